@@ -1,0 +1,3 @@
+from novawrite.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The progress reporter a running generator writes through.
+
+Each event is stored (task row + task_events row, one transaction) before it is
+published. Text chunks are coalesced, every ``flush_seconds`` or ``flush_bytes``,
+before they get a seq, so a long chapter costs few writes. Progress never goes
+down within an attempt and stays below 100 until the task completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from novawrite.engine.bus import EventBus
+from novawrite.engine.events import EventKind
+from novawrite.engine.store import Claimed, TaskStore
+
+log = logging.getLogger("novawrite.engine")
+
+
+class TaskProgress:
+    def __init__(
+        self,
+        store: TaskStore,
+        bus: EventBus,
+        task: Claimed,
+        owner: str,
+        *,
+        usage: Callable[[], dict[str, int] | None],
+        flush_seconds: float = 0.25,
+        flush_bytes: int = 2048,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._task = task
+        self._owner = owner
+        self._usage = usage
+        self._flush_seconds = flush_seconds
+        self._flush_bytes = flush_bytes
+        self.progress = 0
+        self.message = ""
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._timer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.writes = 0
+
+    async def update(self, percent: int, message: str) -> None:
+        percent = max(self.progress, min(99, int(percent)))
+        if percent == self.progress and message == self.message:
+            return
+        self.progress, self.message = percent, message
+        if self._pending:
+            await self.flush()  # the chunk event carries the new progress
+        else:
+            await self._write(EventKind.PROGRESS, None)
+
+    async def chunk(self, text: str) -> None:
+        if not text:
+            return
+        self._pending.append(text)
+        self._pending_bytes += len(text.encode())
+        if self._pending_bytes >= self._flush_bytes:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.create_task(self._flush_later(), name=f"flush {self._task.id}")
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._flush_seconds)
+        self._timer = None
+        try:
+            await self.flush()
+        except Exception:
+            # The generator's own next write (or the runner's final one) sees the same failure.
+            log.warning("deferred flush of task %s failed", self._task.id, exc_info=True)
+
+    async def flush(self) -> None:
+        """Store and publish buffered text now."""
+        if self._timer is not None and self._timer is not asyncio.current_task():
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            if not self._pending:
+                return
+            count = len(self._pending)
+            text = "".join(self._pending)
+            await self._write(EventKind.CHUNK, text, locked=True)
+            # Dropped only once stored: a failed write keeps the text for the next try.
+            del self._pending[:count]
+            self._pending_bytes = sum(len(p.encode()) for p in self._pending)
+
+    async def _write(self, kind: EventKind, text: str | None, *, locked: bool = False) -> None:
+        if not locked:
+            async with self._lock:
+                await self._write(kind, text, locked=True)
+            return
+        event = await self._store.record(
+            self._task, self._owner, kind, self.progress, self.message, text=text, usage=self._usage()
+        )
+        self.writes += 1
+        self._bus.publish(event)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

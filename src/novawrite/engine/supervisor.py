@@ -1,0 +1,349 @@
+"""The supervisor: claims pending tasks into a bounded set of runners and sees each to its end.
+
+One per process, started and stopped by the app's lifespan. The dispatcher sleeps
+until a submit wakes it (or the periodic sweep for expired leases comes due), then
+fills free slots: round-robin across users (the user served longest ago first),
+oldest task first within a user, no user over ``max_running_per_user``.
+
+A runner is an asyncio task named after its task. Cancelling it stops the
+provider call (the HTTP stream closes with the task). Whatever ends a runner,
+its final status is written under ``asyncio.shield``: cancelled after a user's
+cancel, pending again after a shutdown, failed on an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from novawrite.db.engine import Database
+from novawrite.db.models import TaskStatus
+from novawrite.engine.bus import EventBus
+from novawrite.engine.events import TaskEvent
+from novawrite.engine.progress import TaskProgress
+from novawrite.engine.snapshot import NovelGone, load_novel_view
+from novawrite.engine.store import Claimed, LeaseLost, TaskStore
+from novawrite.generators.base import GenerationContext, InvalidModelOutput, RetryPolicy
+from novawrite.generators.registry import TaskKind
+from novawrite.providers.base import Provider, ProviderError
+from novawrite.settings import Settings
+
+log = logging.getLogger("novawrite.engine")
+
+SHUTDOWN = "shutdown"
+USER_CANCEL = "cancel"
+
+DONE_MESSAGE = {"zh": "已完成", "en": "Done"}
+CANCELLED_MESSAGE = {"zh": "已取消", "en": "Cancelled"}
+
+
+@dataclass
+class Runner:
+    claimed: Claimed
+    task: asyncio.Task[None]
+    started: float = field(default_factory=time.monotonic)
+    stop_reason: str | None = None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        bus: EventBus,
+        provider: Provider,
+        kinds: Mapping[str, TaskKind],
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = TaskStore(db)
+        self.db = db
+        self.bus = bus
+        self.provider = provider
+        self.kinds = kinds
+        self.retry = retry or RetryPolicy(max_retries=settings.provider_max_retries)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.runners: dict[str, Runner] = {}
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+        self._served: dict[int, int] = {}
+        self._turn = itertools.count()
+        self._background: set[asyncio.Task[None]] = set()
+        self.completed = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._sweep()
+        for coro, name in ((self._dispatch(), "dispatcher"), (self._maintain(), "lease keeper")):
+            task = asyncio.create_task(coro, name=name)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, give running tasks back to the queue, and return within a bounded time."""
+        self._stopping = True
+        for task in list(self._background):
+            task.cancel()
+        for runner in list(self.runners.values()):
+            runner.stop_reason = runner.stop_reason or SHUTDOWN
+            runner.task.cancel()
+        pending = [r.task for r in self.runners.values()] + list(self._background)
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_seconds)
+            for task in stuck:
+                log.warning("still running at shutdown: %s", task.get_name())
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Wait until nothing runs (tests and benchmarks)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    # --- cancel ------------------------------------------------------------------------
+
+    def cancel_local(self, task_id: str) -> bool:
+        """Cancel a task this process runs; False when it runs elsewhere (or not at all)."""
+        runner = self.runners.get(task_id)
+        if runner is None:
+            return False
+        runner.stop_reason = USER_CANCEL
+        runner.task.cancel()
+        return True
+
+    async def wait_finished(self, task_id: str, timeout: float) -> None:
+        runner = self.runners.get(task_id)
+        if runner is not None:
+            await asyncio.wait({runner.task}, timeout=timeout)
+
+    # --- dispatching -------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._fill_slots()
+            except Exception:
+                log.exception("dispatcher failed to claim; retrying shortly")
+                await asyncio.sleep(1)
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.sweep_seconds)
+            except TimeoutError:
+                await self._sweep()
+
+    async def _fill_slots(self) -> None:
+        while not self._stopping and len(self.runners) < self.settings.max_concurrency:
+            heads = await self.store.pending_heads()
+            if not heads:
+                return
+            running = await self.store.running_per_user()
+            candidates = [(user, pk) for user, pk in heads if running.get(user, 0) < self.settings.max_running_per_user]
+            if not candidates:
+                return
+            user, pk = min(candidates, key=lambda c: (self._served.get(c[0], -1), c[1]))
+            claimed = await self.store.claim(pk, self.owner, self.settings.lease_seconds)
+            if claimed is None:
+                continue  # another process took it
+            task, event = claimed
+            self._served[user] = next(self._turn)
+            self.bus.publish(event)
+            self._start(task)
+
+    def _start(self, claimed: Claimed) -> None:
+        self._idle.clear()
+        task = asyncio.create_task(self._run(claimed), name=f"task {claimed.id}")
+        self.runners[claimed.id] = Runner(claimed, task)
+        log.info(
+            "task=%s type=%s user=%s status=running attempt=%s",
+            claimed.id,
+            claimed.task_type,
+            claimed.user_id,
+            claimed.attempt,
+        )
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.runners.pop(claimed.id, None)
+            if not self.runners:
+                self._idle.set()
+            self.wake()
+
+        task.add_done_callback(done)
+
+    # --- leases and recovery ------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        """While tasks run: renew their leases and pick up cancels made in other processes."""
+        renew_every = self.settings.lease_seconds / 3
+        last_renew = time.monotonic()
+        while True:
+            await asyncio.sleep(min(1.0, renew_every))
+            if not self.runners:
+                continue
+            try:
+                if time.monotonic() - last_renew >= renew_every:
+                    await self.store.renew(self.owner, self.settings.lease_seconds)
+                    last_renew = time.monotonic()
+                for task_id in await self.store.cancel_requested(list(self.runners)):
+                    self.cancel_local(task_id)
+            except Exception:
+                log.exception("lease upkeep failed")
+
+    async def _sweep(self) -> None:
+        try:
+            events = await self.store.requeue_expired(self.settings.max_attempts, "Interrupted (its server stopped)")
+        except Exception:
+            log.exception("recovery sweep failed")
+            return
+        for event in events:
+            log.info("task=%s recovered: %s", event.task_id, event.kind)
+            self.bus.publish(event)
+        if events:
+            self.wake()
+
+    # --- running one task ---------------------------------------------------------------
+
+    async def _run(self, claimed: Claimed) -> None:
+        kind = self.kinds.get(claimed.task_type)
+        language = "en"
+        ctx: GenerationContext | None = None
+
+        def current_usage() -> dict[str, int] | None:
+            # null until the provider reported tokens (the demo provider may never)
+            if ctx is None or not (ctx.usage.prompt_tokens or ctx.usage.output_tokens):
+                return None
+            return ctx.usage.as_dict()
+
+        progress = TaskProgress(
+            self.store,
+            self.bus,
+            claimed,
+            self.owner,
+            usage=current_usage,
+            flush_seconds=self.settings.chunk_flush_seconds,
+            flush_bytes=self.settings.chunk_flush_bytes,
+        )
+        try:
+            if kind is None:
+                raise RuntimeError(f"unknown task type {claimed.task_type!r}")
+            params = kind.params.model_validate({**claimed.params, "novel_id": claimed.novel_id})
+            chapter_id = kind.scope(params) if kind.per_chapter else None
+            novel = await load_novel_view(self.db, claimed.novel_id, chapter_id)
+            language = novel.language
+
+            async def save_checkpoint(data: dict[str, Any]) -> None:
+                await self.store.save_checkpoint(claimed, self.owner, data)
+
+            ctx = GenerationContext(
+                novel=novel,
+                params=params,
+                progress=progress,
+                provider=self.provider,
+                retry=self.retry,
+                checkpoint=claimed.checkpoint,
+                save_checkpoint=save_checkpoint,
+                resume_text=claimed.output if kind.streams_text else "",
+            )
+            result = await kind.generate(ctx)
+            await progress.flush()
+            await asyncio.shield(self._complete(claimed, kind, params, result, ctx, DONE_MESSAGE.get(language, "Done")))
+        except asyncio.CancelledError:
+            runner = self.runners.get(claimed.id)
+            reason = runner.stop_reason if runner is not None else SHUTDOWN
+            await asyncio.shield(self._settle_stopped(claimed, progress, reason or SHUTDOWN, language, current_usage()))
+            raise
+        except (LeaseLost, NovelGone, LookupError) as exc:  # LookupError: apply found its novel deleted
+            log.warning("task=%s abandoned: %s", claimed.id, exc)
+        except ProviderError as exc:
+            await self._fail(claimed, progress, exc.code, exc.message, current_usage())
+        except InvalidModelOutput as exc:
+            await self._fail(claimed, progress, InvalidModelOutput.code, str(exc), current_usage())
+        except ValidationError as exc:
+            await self._fail(claimed, progress, "internal_error", f"Stored parameters are invalid: {exc}", None)
+        except Exception:
+            log.exception("task=%s crashed", claimed.id)
+            await self._fail(claimed, progress, "internal_error", "Internal error while generating", current_usage())
+        finally:
+            progress.close()
+
+    async def _complete(
+        self, claimed: Claimed, kind: TaskKind, params: Any, result: Any, ctx: GenerationContext, message: str
+    ) -> None:
+        usage = ctx.usage.as_dict()  # zeros from a provider that reports none
+
+        async def apply(session: Any) -> None:
+            await kind.apply(session, claimed.novel_id, params, result)
+
+        event = await self.store.complete(
+            claimed, self.owner, message, result.model_dump(mode="json"), usage, apply
+        )
+        self.completed += 1
+        self._published(event, claimed)
+
+    async def _fail(self, claimed: Claimed, progress: TaskProgress, code: str, message: str, usage: Any) -> None:
+        try:
+            await progress.flush()
+        except Exception:
+            log.warning("task=%s could not store its last text", claimed.id, exc_info=True)
+        event = await self.store.finish(
+            claimed,
+            self.owner,
+            TaskStatus.FAILED,
+            progress.progress,
+            message,
+            error={"code": code, "message": message},
+            usage=usage,
+        )
+        self._published(event, claimed)
+
+    async def _settle_stopped(
+        self, claimed: Claimed, progress: TaskProgress, reason: str, language: str, usage: Any
+    ) -> None:
+        try:
+            await progress.flush()
+        except Exception:
+            log.warning("task=%s could not store its last text", claimed.id, exc_info=True)
+        if reason == USER_CANCEL:
+            event = await self.store.finish(
+                claimed,
+                self.owner,
+                TaskStatus.CANCELLED,
+                progress.progress,
+                CANCELLED_MESSAGE.get(language, "Cancelled"),
+                usage=usage,
+            )
+        else:
+            event = await self.store.requeue_own(
+                claimed, self.owner, self.settings.max_attempts, "Interrupted by a server shutdown"
+            )
+        self._published(event, claimed)
+
+    def _published(self, event: TaskEvent | None, claimed: Claimed) -> None:
+        if event is None:
+            return
+        self.bus.publish(event)
+        runner = self.runners.get(claimed.id)
+        duration = time.monotonic() - runner.started if runner is not None else 0.0
+        log.info(
+            "task=%s type=%s user=%s status=%s attempt=%s duration=%.2fs",
+            claimed.id,
+            claimed.task_type,
+            claimed.user_id,
+            event.kind,
+            claimed.attempt,
+            duration,
+        )

@@ -1,0 +1,350 @@
+"""The outline: the novel's overall plan, its volumes and every chapter's title and summary.
+
+Long outlines are where models silently drop chapters or cut their JSON short, so
+the outline is built in steps: first the plan (the overall outline and one entry
+per volume), then the chapters in batches of at most ``MAX_BATCH`` of one volume.
+Every step is checked for completeness (each number present, nothing empty or a
+placeholder such as "omitted" or "略") and what is missing is asked for again.
+After each step the work so far is saved as the task's checkpoint, so a retry
+after a failure in batch 4 of 5 starts at batch 4.
+
+Chapters are numbered through the whole novel (volume 2 of 10-chapter volumes
+holds chapters 11-20), as web novels number them; timeline events and
+foreshadowing refer to these numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from novawrite.db.models import Chapter, ChapterRevision, Novel, Volume
+from novawrite.generators.base import GenerationContext, InvalidModelOutput, NovelView, ask_json
+from novawrite.generators.outline_prompts import batch_prompt, plan_prompt
+from novawrite.generators.prompts import pick
+from novawrite.generators.registry import TaskKind
+
+MAX_BATCH = 20
+#: Follow-up calls per step for items the model left out, before giving up.
+MAX_FILL_ROUNDS = 2
+CHECKPOINT_VERSION = 1
+
+
+class OutlineParams(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    novel_id: int
+    volumes: int = Field(default=3, ge=1, le=20)
+    chapters_per_volume: int = Field(default=10, ge=1, le=100)
+    instructions: str = Field(default="", max_length=4000)
+
+
+class ChapterOutline(BaseModel):
+    number: int
+    title: str
+    summary: str
+
+
+class VolumePlan(BaseModel):
+    number: int
+    title: str
+    summary: str
+
+
+class OutlinePlan(BaseModel):
+    """The model's answer to the planning step."""
+
+    outline: str
+    volumes: list[VolumePlan]
+
+
+class ChapterBatch(BaseModel):
+    """The model's answer to one batch of chapters."""
+
+    chapters: list[ChapterOutline]
+
+
+class VolumeOutline(BaseModel):
+    number: int
+    title: str
+    summary: str
+    chapters: list[ChapterOutline]
+
+
+class OutlineResult(BaseModel):
+    outline: str
+    volumes: list[VolumeOutline]
+
+
+# --- Completeness ---------------------------------------------------------------------
+
+_PLACEHOLDERS = {
+    "略", "省略", "同上", "待定", "待补充", "暂无", "无", "等等", "此处省略",
+    "omitted", "tbd", "todo", "n/a", "na", "same as above", "etc", "to be written", "placeholder",
+}
+_TRIM = " \t\r\n.。…·,，;；:：-—_*#()（）[]【】<>《》\"'“”‘’"
+
+
+def is_placeholder(text: str) -> bool:
+    """True for an empty entry or one that stands in for content ("...", "略", "omitted")."""
+    core = text.strip().strip(_TRIM).casefold()
+    if not core or core in _PLACEHOLDERS:
+        return True
+    # "chapters omitted for brevity", "(remaining chapters omitted)", "此处省略若干章"
+    return bool(re.search(r"\bomitted\b|此处省略|以下省略|其余.*略", core))
+
+
+def _complete(title: str, summary: str) -> bool:
+    return not is_placeholder(title) and not is_placeholder(summary)
+
+
+def chapter_numbers(volume: int, per_volume: int) -> list[int]:
+    first = (volume - 1) * per_volume + 1
+    return list(range(first, first + per_volume))
+
+
+def batches(volumes: int, per_volume: int) -> list[tuple[int, list[int]]]:
+    """(volume number, chapter numbers) for every batch, in order."""
+    out = []
+    for volume in range(1, volumes + 1):
+        numbers = chapter_numbers(volume, per_volume)
+        out += [(volume, numbers[i : i + MAX_BATCH]) for i in range(0, len(numbers), MAX_BATCH)]
+    return out
+
+
+# --- Checkpoint -----------------------------------------------------------------------
+
+
+class _OutlineWork:
+    """The steps done so far, as saved in (and restored from) the task's checkpoint."""
+
+    def __init__(self, params: OutlineParams, saved: dict[str, Any] | None) -> None:
+        self.params = params
+        self.plan: OutlinePlan | None = None
+        self.chapters: dict[int, ChapterOutline] = {}
+        if saved and self._matches(saved):
+            try:
+                if saved.get("plan") is not None:
+                    self.plan = OutlinePlan.model_validate(saved["plan"])
+                self.chapters = {
+                    int(n): ChapterOutline.model_validate(c) for n, c in (saved.get("chapters") or {}).items()
+                }
+            except (ValueError, TypeError):
+                # A checkpoint we cannot read is only lost time: start over.
+                self.plan, self.chapters = None, {}
+
+    def _matches(self, saved: dict[str, Any]) -> bool:
+        p = self.params
+        return (
+            saved.get("version") == CHECKPOINT_VERSION
+            and saved.get("volumes") == p.volumes
+            and saved.get("chapters_per_volume") == p.chapters_per_volume
+            and saved.get("instructions", "") == p.instructions
+        )
+
+    def dump(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "version": CHECKPOINT_VERSION,
+            "volumes": p.volumes,
+            "chapters_per_volume": p.chapters_per_volume,
+            "instructions": p.instructions,
+            "plan": self.plan.model_dump() if self.plan else None,
+            "chapters": {str(n): c.model_dump() for n, c in sorted(self.chapters.items())},
+        }
+
+
+# --- Generation -----------------------------------------------------------------------
+
+
+def _messages(lang: str, volume: int, volumes: int, numbers: list[int], per_volume: int) -> str:
+    if len(numbers) == per_volume:
+        return pick(lang, f"正在规划第 {volume} 卷（共 {volumes} 卷）", f"Outlining volume {volume} of {volumes}")
+    span = f"{numbers[0]}-{numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+    return pick(
+        lang,
+        f"正在规划第 {volume} 卷第 {span} 章（共 {volumes} 卷）",
+        f"Outlining volume {volume} of {volumes}, chapters {span}",
+    )
+
+
+async def _plan(ctx: GenerationContext, params: OutlineParams, percent: int) -> OutlinePlan:
+    wanted = list(range(1, params.volumes + 1))
+    overall = ""
+    got: dict[int, VolumePlan] = {}
+    for _ in range(1 + MAX_FILL_ROUNDS):
+        missing = [n for n in wanted if n not in got]
+        prompt = plan_prompt(ctx.novel, params, missing, overall if got else "")
+        answer = await ask_json(ctx, prompt, OutlinePlan, percent=percent)
+        if not is_placeholder(answer.outline) and not overall:
+            overall = answer.outline.strip()
+        for volume in answer.volumes:
+            if volume.number in missing and _complete(volume.title, volume.summary):
+                got[volume.number] = volume
+        if overall and len(got) == len(wanted):
+            return OutlinePlan(outline=overall, volumes=[got[n] for n in wanted])
+    lost = [n for n in wanted if n not in got]
+    raise InvalidModelOutput(f"The model's outline plan left out volumes {lost} or the overall outline")
+
+
+async def _batch(
+    ctx: GenerationContext, params: OutlineParams, state: _OutlineWork, volume: int, numbers: list[int], percent: int
+) -> None:
+    assert state.plan is not None
+    for _ in range(1 + MAX_FILL_ROUNDS):
+        missing = [n for n in numbers if n not in state.chapters]
+        if not missing:
+            return
+        prompt = batch_prompt(ctx.novel, params, state.plan, volume, missing, state.chapters, retry=missing != numbers)
+        answer = await ask_json(ctx, prompt, ChapterBatch, percent=percent)
+        for chapter in answer.chapters:
+            if chapter.number in missing and _complete(chapter.title, chapter.summary):
+                state.chapters[chapter.number] = ChapterOutline(
+                    number=chapter.number, title=chapter.title.strip(), summary=chapter.summary.strip()
+                )
+    lost = [n for n in numbers if n not in state.chapters]
+    if lost:
+        raise InvalidModelOutput(f"The model's outline left out chapters {lost} after {MAX_FILL_ROUNDS} follow-ups")
+
+
+async def generate(ctx: GenerationContext) -> OutlineResult:
+    params = ctx.params
+    assert isinstance(params, OutlineParams)
+    lang = ctx.language
+    state = _OutlineWork(params, ctx.checkpoint)
+    steps = batches(params.volumes, params.chapters_per_volume)
+    total = 1 + len(steps)
+
+    def percent(done: int) -> int:
+        return min(98, 2 + 96 * done // total)
+
+    if state.plan is not None:
+        # Progress resumes just before the first batch still to do.
+        first = next((i for i, (_, ns) in enumerate(steps, 1) if not all(n in state.chapters for n in ns)), total)
+        await ctx.progress.update(
+            percent(first - 1), pick(lang, "从上次保存的进度继续", "Resuming from the batches saved earlier")
+        )
+    else:
+        await ctx.progress.update(
+            percent(0),
+            pick(lang, f"正在规划全书结构（共 {params.volumes} 卷）", f"Planning the book in {params.volumes} volumes"),
+        )
+        state.plan = await _plan(ctx, params, percent(0))
+        await ctx.checkpoint_save(state.dump())
+    for index, (volume, numbers) in enumerate(steps, start=1):
+        if all(n in state.chapters for n in numbers):
+            continue  # done by an earlier attempt
+        await ctx.progress.update(
+            percent(index), _messages(lang, volume, params.volumes, numbers, params.chapters_per_volume)
+        )
+        await _batch(ctx, params, state, volume, numbers, percent(index))
+        await ctx.checkpoint_save(state.dump())
+    await ctx.progress.update(99, pick(lang, "大纲已完成", "Outline complete"))
+    return _assemble(params, state)
+
+
+def _assemble(params: OutlineParams, state: _OutlineWork) -> OutlineResult:
+    assert state.plan is not None
+    plans = {v.number: v for v in state.plan.volumes}
+    volumes = [
+        VolumeOutline(
+            number=n,
+            title=plans[n].title.strip(),
+            summary=plans[n].summary.strip(),
+            chapters=[state.chapters[c] for c in chapter_numbers(n, params.chapters_per_volume)],
+        )
+        for n in range(1, params.volumes + 1)
+    ]
+    return OutlineResult(outline=state.plan.outline, volumes=volumes)
+
+
+# --- Apply ----------------------------------------------------------------------------
+
+
+async def apply(session: AsyncSession, novel_id: int, params: OutlineParams, result: OutlineResult) -> None:
+    """Write the outline, keeping every chapter's text.
+
+    Volumes and chapters are matched by (volume number, chapter number): a match
+    gets the new title and summary and keeps its content. A chapter the new outline
+    drops is deleted only when it holds no text (no content, no revisions);
+    otherwise it stays, marked ``in_outline=False``, and so does its volume.
+    """
+    novel = await session.get(Novel, novel_id)
+    if novel is None:
+        raise LookupError(f"novel {novel_id} is gone")
+    novel.outline = result.outline
+    existing = list(
+        await session.scalars(
+            select(Volume).where(Volume.novel_id == novel_id).options(selectinload(Volume.chapters))
+        )
+    )
+    wanted = {(v.number, c.number) for v in result.volumes for c in v.chapters}
+    await _drop_unlisted(session, existing, wanted, {v.number for v in result.volumes})
+
+    by_number = {v.number: v for v in existing}
+    for planned in result.volumes:
+        volume = by_number.get(planned.number)
+        chapters: dict[int, Chapter] = {}
+        if volume is None:
+            volume = Volume(novel_id=novel_id, number=planned.number, title=planned.title[:500], summary=planned.summary)
+            session.add(volume)
+            await session.flush()  # its id, for the chapters below
+        else:
+            volume.title, volume.summary = planned.title[:500], planned.summary
+            chapters = {c.number: c for c in volume.chapters}
+        for entry in planned.chapters:
+            chapter = chapters.get(entry.number)
+            if chapter is None:
+                session.add(
+                    Chapter(
+                        novel_id=novel_id,
+                        volume_id=volume.id,
+                        number=entry.number,
+                        title=entry.title[:500],
+                        summary=entry.summary,
+                        in_outline=True,
+                    )
+                )
+            else:
+                # Only the plan changes: content, word_count and content_summary are the text's.
+                chapter.title, chapter.summary, chapter.in_outline = entry.title[:500], entry.summary, True
+
+
+async def _drop_unlisted(
+    session: AsyncSession, volumes: Iterable[Volume], wanted: set[tuple[int, int]], wanted_volumes: set[int]
+) -> None:
+    volumes = list(volumes)
+    dropped = [c for v in volumes for c in v.chapters if (v.number, c.number) not in wanted]
+    revised: set[int] = set()
+    if dropped:
+        revised = set(
+            await session.scalars(
+                select(ChapterRevision.chapter_id).where(ChapterRevision.chapter_id.in_([c.id for c in dropped]))
+            )
+        )
+    kept_in: set[int] = set()
+    for chapter in dropped:
+        if chapter.content or chapter.id in revised:
+            chapter.in_outline = False
+            kept_in.add(chapter.volume_id)
+        else:
+            await session.delete(chapter)
+    for volume in volumes:
+        if volume.number not in wanted_volumes and volume.id not in kept_in:
+            await session.delete(volume)
+
+
+KIND = TaskKind(
+    task_type="generate_outline",
+    route="/api/ai/generate-outline",
+    params=OutlineParams,
+    result=OutlineResult,
+    generate=generate,
+    apply=apply,
+)

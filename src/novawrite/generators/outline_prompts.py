@@ -1,0 +1,154 @@
+"""The outline's two prompts: the plan (overall outline and volumes), and one batch of chapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from novawrite.generators.base import NovelView
+from novawrite.generators.prompts import (
+    characters_block,
+    clip,
+    foreshadowing_block,
+    instructions_block,
+    join_blocks,
+    novel_brief,
+    pick,
+    system_prompt,
+    timeline_block,
+    world_block,
+)
+from novawrite.providers.base import Prompt
+
+if TYPE_CHECKING:
+    from novawrite.generators.outline import ChapterOutline, OutlineParams, OutlinePlan
+
+# How many earlier chapters a batch sees, for continuity across batch borders.
+_LEAD_IN = 5
+
+
+def written_block(novel: NovelView, limit: int = 30) -> str:
+    """Chapters that already have text: a new outline must stay consistent with them."""
+    lang = novel.language
+    rows = [
+        pick(
+            lang,
+            f"第{c.number}章《{c.title}》：{clip(c.content_summary or c.summary, 100)}",
+            f"Chapter {c.number}, {c.title}: {clip(c.content_summary or c.summary, 160)}",
+        )
+        for v in novel.volumes
+        for c in v.chapters
+        if c.has_content
+    ]
+    if not rows:
+        return ""
+    shown = rows[-limit:]  # the latest written chapters matter most for what follows
+    return pick(lang, "已写成的章节（新大纲须与之一致）：\n", "Chapters already written (keep the outline consistent with them):\n") + "\n".join(
+        f"- {row}" for row in shown
+    )
+
+
+def _background(novel: NovelView) -> list[str]:
+    return [
+        novel_brief(novel, outline_chars=0),
+        characters_block(novel, limit=25),
+        world_block(novel, limit=20),
+        timeline_block(novel, limit=20),
+        foreshadowing_block(novel, limit=20),
+        written_block(novel),
+    ]
+
+
+def _context(novel: NovelView, params: OutlineParams) -> dict[str, object]:
+    return {
+        **novel.as_context(),
+        "volumes": params.volumes,
+        "chapters_per_volume": params.chapters_per_volume,
+        "instructions": params.instructions,
+    }
+
+
+def plan_prompt(novel: NovelView, params: OutlineParams, volume_numbers: list[int], overall: str) -> Prompt:
+    lang = novel.language
+    v, c = params.volumes, params.chapters_per_volume
+    listed = ", ".join(str(n) for n in volume_numbers)
+    task = pick(
+        lang,
+        f"请为这部小说规划全书：共 {v} 卷，每卷 {c} 章，全书 {v * c} 章，章节全书连续编号。"
+        "输出 outline（全书总纲，300-800 字：主线、核心冲突、主要转折和结局走向）"
+        f"和 volumes 列表（第 {listed} 卷，每卷包括 number、title（卷名）、summary（本卷的主要情节、冲突、"
+        "人物变化和结尾钩子，100-200 字））。各卷要层层推进，前后呼应。",
+        f"Plan this novel: {v} volumes of {c} chapters each, {v * c} chapters numbered through the whole book. "
+        "Give `outline` (the overall outline, 200-500 words: main line, central conflict, major turns, where it "
+        f"ends) and the `volumes` list (volumes {listed}; each with number, title and summary: its main events, "
+        "conflicts, how the characters change and the hook it ends on, 80-150 words). Each volume must raise the "
+        "stakes of the one before.",
+    )
+    if overall:
+        task += "\n" + pick(lang, "全书总纲已定，照抄即可：", "The overall outline is settled; repeat it as is: ") + clip(overall, 1500)
+    if len(volume_numbers) < v:
+        task += "\n" + pick(
+            lang,
+            f"上一次回答缺少或未写完这些卷，只需写出第 {listed} 卷。",
+            f"The previous answer left these volumes out or unfinished; write only volumes {listed}.",
+        )
+    user = join_blocks(*_background(novel), task, instructions_block(lang, params.instructions))
+    context = {**_context(novel, params), "step": "plan", "volume_numbers": list(volume_numbers)}
+    return Prompt(kind="outline_plan", system=system_prompt(lang, json_output=True), user=user, context=context)
+
+
+def batch_prompt(
+    novel: NovelView,
+    params: OutlineParams,
+    plan: OutlinePlan,
+    volume: int,
+    numbers: list[int],
+    done: Mapping[int, ChapterOutline],
+    *,
+    retry: bool,
+) -> Prompt:
+    lang = novel.language
+    this = next((p for p in plan.volumes if p.number == volume), None)
+    title = this.title if this else ""
+    summary = this.summary if this else ""
+    plan_text = pick(lang, "全书总纲：", "Overall outline: ") + clip(plan.outline, 1500)
+    volumes_text = "\n".join(
+        pick(lang, f"- 第{p.number}卷《{p.title}》：{clip(p.summary, 120)}", f"- Volume {p.number}, {p.title}: {clip(p.summary, 200)}")
+        for p in plan.volumes
+    )
+    before = [done[n] for n in sorted(done) if n < numbers[0]][-_LEAD_IN:]
+    lead_in = ""
+    if before:
+        lead_in = pick(lang, "紧接在前的章节：\n", "The chapters just before:\n") + "\n".join(
+            pick(lang, f"- 第{ch.number}章《{ch.title}》：{clip(ch.summary, 120)}", f"- Chapter {ch.number}, {ch.title}: {clip(ch.summary, 200)}")
+            for ch in before
+        )
+    listed = ", ".join(str(n) for n in numbers)
+    task = pick(
+        lang,
+        f"请写出第 {volume} 卷《{title}》（{clip(summary, 200)}）中以下章节的大纲：第 {listed} 章。"
+        "chapters 列表必须恰好包含这些章节号，每章包括 number、title（章节标题，不要写“第X章”）、"
+        "summary（80-200 字：本章的事件、冲突、人物行动和结尾钩子）。每一章都要写完整，不得省略，不要写“略”“同上”或省略号。",
+        f"Outline these chapters of volume {volume}, {title} ({clip(summary, 300)}): chapters {listed}. "
+        "The `chapters` list must hold exactly these numbers; each with number, title (the chapter's title, "
+        "without 'Chapter N') and summary (50-150 words: the events, the conflict, what the characters do, the "
+        "hook it ends on). Write every chapter in full: never 'omitted', 'same as above' or an ellipsis.",
+    )
+    if retry:
+        task += "\n" + pick(
+            lang,
+            "上一次回答缺少这些章节或内容为空，请只补写它们。",
+            "The previous answer left these chapters out or empty; write only them.",
+        )
+    user = join_blocks(
+        *_background(novel), plan_text, volumes_text, lead_in, task, instructions_block(lang, params.instructions)
+    )
+    context = {
+        **_context(novel, params),
+        "step": "chapters",
+        "volume_number": volume,
+        "volume_title": title,
+        "volume_summary": summary,
+        "chapter_numbers": list(numbers),
+    }
+    return Prompt(kind="outline_chapters", system=system_prompt(lang, json_output=True), user=user, context=context)

@@ -1,0 +1,1 @@
+"""Use cases: functions and small classes that take the database explicitly."""

@@ -1,0 +1,336 @@
+"""Task use cases from the API: submit, read, list, cancel, retry.
+
+Submitting inserts the task and its first event (``status: pending``, seq 1) in
+one transaction; the database enforces the one-active-task rule and the
+idempotency key (unique indexes), so concurrent identical requests cannot both
+create a task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from novawrite.db.engine import MAX_ID, valid_id
+from novawrite.db.models import Chapter, TaskStatus, utcnow
+from novawrite.engine.events import EventKind, TaskEvent, event_data
+from novawrite.engine.store import TASK_COLUMNS, E, T, TaskStore, active_filter, task_view
+from novawrite.engine.supervisor import Supervisor
+from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
+from novawrite.generators.registry import TaskKind
+from novawrite.services.novels import owned_novel_id
+
+PENDING_MESSAGE = {"zh": "排队等待中", "en": "Queued"}
+
+
+@dataclass(frozen=True)
+class Submitted:
+    task: dict[str, Any]
+    created: bool  # False: an idempotent repeat of an earlier request
+
+
+def request_hash(route: str, params: BaseModel) -> str:
+    body = orjson.dumps(params.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(route.encode() + b"\n" + body).hexdigest()
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"t{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    pk = valid_id(raw[1:]) if raw.startswith("t") else None
+    if pk is None:
+        raise ValidationFailed([{"field": "query.cursor", "message": "Not a cursor this API gave out"}])
+    return pk
+
+
+class Tasks:
+    def __init__(self, store: TaskStore, supervisor: Supervisor, kinds: dict[str, TaskKind], max_unfinished: int) -> None:
+        self.store = store
+        self.db = store.db
+        self.supervisor = supervisor
+        self.kinds = kinds
+        self.max_unfinished = max_unfinished
+
+    # --- submit ------------------------------------------------------------------------
+
+    async def submit(
+        self, user_id: int, kind: TaskKind, params: BaseModel, idempotency_key: str | None
+    ) -> Submitted:
+        digest = request_hash(kind.route, params)
+        if idempotency_key is not None:
+            repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
+            if repeat is not None:
+                return Submitted(repeat, created=False)
+        novel_id = getattr(params, "novel_id")
+        async with self.db.read() as conn:
+            novel_id = await owned_novel_id(conn, user_id, novel_id)
+            if kind.per_chapter:
+                await self._check_chapter(conn, novel_id, params)
+        stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
+        try:
+            task = await self._insert(
+                user_id,
+                novel_id,
+                kind,
+                stored,
+                scope=kind.scope(params),
+                idempotency_key=idempotency_key,
+                digest=digest,
+            )
+        except _Repeat as repeat:
+            return Submitted(repeat.task, created=False)
+        return Submitted(task, created=True)
+
+    async def _check_chapter(self, conn: Any, novel_id: int, params: BaseModel) -> None:
+        chapter_id = valid_id(getattr(params, "chapter_id"))
+        row = None
+        if chapter_id is not None:
+            row = (
+                await conn.execute(
+                    select(Chapter.id, Chapter.content).where(Chapter.id == chapter_id, Chapter.novel_id == novel_id)
+                )
+            ).first()
+        if row is None:
+            raise NotFound("Chapter not found")
+        if row.content and not getattr(params, "overwrite", False):
+            raise Conflict(
+                "chapter_has_content",
+                "The chapter already has text; send \"overwrite\": true to replace it (the old text is kept as a revision)",
+            )
+
+    async def _idempotent_repeat(self, user_id: int, key: str, digest: str) -> dict[str, Any] | None:
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    select(*TASK_COLUMNS, T.c.request_hash).where(T.c.user_id == user_id, T.c.idempotency_key == key)
+                )
+            ).first()
+        if row is None:
+            return None
+        if row.request_hash != digest:
+            raise Conflict(
+                "idempotency_key_reused", "This Idempotency-Key was used with another route or body", task_id=row.id
+            )
+        return task_view(row)
+
+    async def _insert(
+        self,
+        user_id: int,
+        novel_id: int,
+        kind: TaskKind,
+        params: dict[str, Any],
+        *,
+        scope: int,
+        idempotency_key: str | None = None,
+        digest: str | None = None,
+        attempt: int = 1,
+        retry_of: str | None = None,
+    ) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            unfinished = (await conn.execute(select(func.count()).select_from(T).where(active_filter(user_id)))).scalar()
+        if unfinished is not None and unfinished >= self.max_unfinished:
+            raise TooManyTasks(
+                f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
+                retry_after=5,
+            )
+        now = utcnow()
+        task_id = str(uuid.uuid4())
+        message = PENDING_MESSAGE["en"]
+        try:
+            async with self.db.write() as conn:
+                pk = (
+                    await conn.execute(
+                        insert(T)
+                        .values(
+                            id=task_id,
+                            user_id=user_id,
+                            novel_id=novel_id,
+                            task_type=kind.task_type,
+                            scope=scope,
+                            status=TaskStatus.PENDING,
+                            progress=0,
+                            message=message,
+                            params=params,
+                            attempt=attempt,
+                            retry_of=retry_of,
+                            cancel_requested=False,
+                            idempotency_key=idempotency_key,
+                            request_hash=digest,
+                            seq=1,
+                            output="",
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .returning(T.c.pk)
+                    )
+                ).scalar_one()
+                data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
+                await conn.execute(
+                    insert(E).values(task_pk=pk, seq=1, kind=EventKind.STATUS, data=data, created_at=now)
+                )
+                row = (await conn.execute(select(*TASK_COLUMNS).where(T.c.pk == pk))).one()
+        except IntegrityError:
+            if idempotency_key is not None and digest is not None:
+                repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
+                if repeat is not None:
+                    raise _Repeat(repeat) from None
+            active = await self._active_of(novel_id, kind.task_type, scope)
+            if active is None:
+                raise  # neither constraint explains it: a real error
+            raise Conflict(
+                "task_conflict", f"A {kind.task_type} task is already pending or running for this novel", task_id=active
+            ) from None
+        self.supervisor.bus.publish(TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data))
+        self.supervisor.wake()
+        return task_view(row)
+
+    async def _active_of(self, novel_id: int, task_type: str, scope: int) -> str | None:
+        async with self.db.read() as conn:
+            return (
+                await conn.execute(
+                    select(T.c.id).where(
+                        T.c.novel_id == novel_id,
+                        T.c.task_type == task_type,
+                        T.c.scope == scope,
+                        T.c.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]),
+                    )
+                )
+            ).scalar()
+
+    # --- read --------------------------------------------------------------------------
+
+    async def get(self, user_id: int, task_id: str) -> dict[str, Any]:
+        row = await self._row(user_id, task_id)
+        return task_view(row)
+
+    async def _row(self, user_id: int, task_id: str) -> Any:
+        if not _is_uuid(task_id):
+            raise NotFound("Task not found")
+        row = await self.store.row(task_id)
+        if row is None or row.user_id != user_id:
+            raise NotFound("Task not found")
+        return row
+
+    async def output(self, user_id: int, task_id: str) -> dict[str, Any]:
+        row = await self._row(user_id, task_id)
+        return {"text": row.output or "", "complete": row.status == TaskStatus.COMPLETED}
+
+    async def active(self, user_id: int) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(*TASK_COLUMNS).where(active_filter(user_id)).order_by(T.c.pk.desc()))
+            return [task_view(r) for r in rows]
+
+    async def history(
+        self,
+        user_id: int,
+        *,
+        novel_id: int | None,
+        status: str | None,
+        task_type: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        if task_type is not None and task_type not in self.kinds:
+            raise ValidationFailed([{"field": "query.task_type", "message": f"Unknown task_type {task_type!r}"}])
+        before = decode_cursor(cursor) if cursor is not None else None
+        if novel_id is not None and not 0 < novel_id <= MAX_ID:
+            return [], None
+        query = select(*TASK_COLUMNS).where(T.c.user_id == user_id)
+        if novel_id is not None:
+            query = query.where(T.c.novel_id == novel_id)
+        if status is not None:
+            query = query.where(T.c.status == status)
+        if task_type is not None:
+            query = query.where(T.c.task_type == task_type)
+        if before is not None:
+            query = query.where(T.c.pk < before)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query.order_by(T.c.pk.desc()).limit(limit + 1))).all()
+        items = [task_view(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
+        return items, next_cursor
+
+    async def replay(self, user_id: int, task_id: str, after: int) -> tuple[Any, list[TaskEvent]]:
+        row = await self._row(user_id, task_id)
+        return row, await self.store.events_after(row.pk, user_id, task_id, after)
+
+    # --- cancel and retry ----------------------------------------------------------------
+
+    async def cancel(self, user_id: int, task_id: str) -> dict[str, Any]:
+        if not _is_uuid(task_id):
+            raise NotFound("Task not found")
+        row, event = await self.store.request_cancel(user_id, task_id)
+        if row is None:
+            raise NotFound("Task not found")
+        if event is not None:
+            self.supervisor.bus.publish(event)
+            return task_view(row)
+        if TaskStatus(row.status).finished:
+            raise Conflict("task_finished", f"The task is already {row.status}")
+        self.supervisor.cancel_local(task_id)
+        return task_view(row)
+
+    async def cancel_all_for_novel(self, user_id: int, novel_id: int, timeout: float = 3.0) -> None:
+        async with self.db.read() as conn:
+            ids = (
+                await conn.execute(select(T.c.id).where(T.c.novel_id == novel_id, active_filter(user_id)))
+            ).scalars().all()
+        for task_id in ids:
+            try:
+                await self.cancel(user_id, task_id)
+            except Conflict:
+                pass
+        waits = [self.supervisor.wait_finished(task_id, timeout) for task_id in ids]
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def retry(self, user_id: int, task_id: str) -> dict[str, Any]:
+        row = await self._row(user_id, task_id)
+        if row.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            raise Conflict("task_not_retryable", f"Only a failed or cancelled task can be retried; this one is {row.status}")
+        kind = self.kinds.get(row.task_type)
+        if kind is None:
+            raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")
+        params = kind.params.model_validate({**row.params, "novel_id": row.novel_id})
+        return await self._insert(
+            user_id,
+            row.novel_id,
+            kind,
+            dict(row.params),
+            scope=kind.scope(params),
+            attempt=row.attempt + 1,
+            retry_of=row.id,
+        )
+
+
+class _Repeat(Exception):
+    """An idempotent repeat discovered only when the insert collided (a concurrent twin)."""
+
+    def __init__(self, task: dict[str, Any]) -> None:
+        self.task = task
+
+
+def _is_uuid(value: str) -> bool:
+    if len(value) != 36:
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

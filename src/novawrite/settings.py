@@ -1,0 +1,154 @@
+"""Settings, read once from the environment into one frozen object.
+
+Nothing else in NovaWrite reads ``os.environ``: the object built here is passed
+explicitly to ``create_app`` and from there to whatever needs it, so tests build
+their own without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_GEMINI_MODEL = "gemini-3.8-flash"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value NovaWrite cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///novawrite.db"
+    secret_key: str | None = None
+
+    max_concurrency: int = 5
+    max_running_per_user: int = 3
+    max_unfinished_per_user: int = 50
+    max_attempts: int = 3
+    lease_seconds: float = 30.0
+    sweep_seconds: float = 10.0
+    shutdown_grace_seconds: float = 5.0
+
+    provider: str = "demo"
+    gemini_api_key: str | None = None
+    gemini_model: str = DEFAULT_GEMINI_MODEL
+    gemini_base_url: str | None = None
+    openai_base_url: str | None = None
+    openai_api_key: str | None = None
+    openai_model: str | None = None
+    demo_delay_ms: int = 30
+    provider_timeout_seconds: float = 120.0
+    provider_max_retries: int = 4
+
+    token_ttl_seconds: int = 24 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    cookie_secure: bool = False
+
+    stream_ping_seconds: float = 15.0
+    stream_max_seconds: float = 300.0
+    stream_queue_size: int = 256
+    chunk_flush_seconds: float = 0.25
+    chunk_flush_bytes: int = 2048
+
+    access_log: bool = False
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        gemini_key = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
+        provider = (env.get("NOVAWRITE_PROVIDER") or ("gemini" if gemini_key else "demo")).strip()
+        if provider not in {"gemini", "openai", "demo"}:
+            raise SettingsError(f"NOVAWRITE_PROVIDER must be gemini, openai or demo, got {provider!r}")
+        if provider == "gemini" and not gemini_key:
+            raise SettingsError("NOVAWRITE_PROVIDER=gemini needs GEMINI_API_KEY (or GOOGLE_API_KEY)")
+        if provider == "openai" and not env.get("NOVAWRITE_OPENAI_BASE_URL"):
+            raise SettingsError("NOVAWRITE_PROVIDER=openai needs NOVAWRITE_OPENAI_BASE_URL")
+        return cls(
+            database_url=env.get("NOVAWRITE_DATABASE_URL") or cls.database_url,
+            secret_key=env.get("NOVAWRITE_SECRET_KEY") or None,
+            max_concurrency=_int(env, "NOVAWRITE_MAX_CONCURRENCY", 5, minimum=1),
+            max_running_per_user=_int(env, "NOVAWRITE_MAX_RUNNING_PER_USER", 3, minimum=1),
+            max_unfinished_per_user=_int(env, "NOVAWRITE_MAX_UNFINISHED_PER_USER", 50, minimum=1),
+            max_attempts=_int(env, "NOVAWRITE_MAX_ATTEMPTS", 3, minimum=1),
+            lease_seconds=_float(env, "NOVAWRITE_LEASE_SECONDS", 30.0),
+            sweep_seconds=_float(env, "NOVAWRITE_SWEEP_SECONDS", 10.0),
+            shutdown_grace_seconds=_float(env, "NOVAWRITE_SHUTDOWN_GRACE_SECONDS", 5.0),
+            provider=provider,
+            gemini_api_key=gemini_key,
+            gemini_model=env.get("NOVAWRITE_GEMINI_MODEL") or DEFAULT_GEMINI_MODEL,
+            gemini_base_url=env.get("NOVAWRITE_GEMINI_BASE_URL") or None,
+            openai_base_url=env.get("NOVAWRITE_OPENAI_BASE_URL") or None,
+            openai_api_key=env.get("NOVAWRITE_OPENAI_API_KEY") or None,
+            openai_model=env.get("NOVAWRITE_OPENAI_MODEL") or None,
+            demo_delay_ms=_int(env, "NOVAWRITE_DEMO_DELAY_MS", 30),
+            provider_timeout_seconds=_float(env, "NOVAWRITE_PROVIDER_TIMEOUT_SECONDS", 120.0),
+            token_ttl_seconds=_int(env, "NOVAWRITE_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
+            cookie_secure=_bool(env, "NOVAWRITE_COOKIE_SECURE", False),
+            stream_ping_seconds=_float(env, "NOVAWRITE_STREAM_PING_SECONDS", 15.0),
+            stream_max_seconds=_float(env, "NOVAWRITE_STREAM_MAX_SECONDS", 300.0),
+            access_log=_bool(env, "NOVAWRITE_ACCESS_LOG", False),
+            metrics_enabled=_bool(env, "NOVAWRITE_METRICS", True),
+            metrics_token=env.get("NOVAWRITE_METRICS_TOKEN") or None,
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""
+        if not self.is_sqlite:
+            return None
+        _, _, rest = self.database_url.partition(":///")
+        path = rest.split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)

@@ -1,0 +1,282 @@
+// One chapter: its text, "Write this chapter" (overwrite confirmed when it has
+// text), the text streaming in live while it is written, earlier revisions.
+
+import { api } from "../api.js";
+import { h, replace, toast, confirmDialog, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
+import { t, formatDate, wordsLabel } from "../i18n.js";
+import { KINDS } from "../kinds.js";
+import { initShell } from "../shell.js";
+import { taskUpdate } from "../live.js";
+import { TaskCard } from "../taskcard.js";
+import { TextFollower } from "../textstream.js";
+
+const novelId = document.body.dataset.novelId;
+const chapterId = document.body.dataset.chapterId;
+const root = document.getElementById("chapter-root");
+const textBox = document.getElementById("chapter-text");
+const form = document.getElementById("write-form");
+const formError = document.getElementById("write-error");
+const writeButton = document.getElementById("write-button");
+const slot = document.getElementById("chapter-task");
+let novel = null;
+let chapter = null;
+let live = null;
+let current = null; // {card, follower} of the task writing this chapter
+
+function paragraphs(text) {
+  return String(text || "")
+    .split(/\n+/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => h("p", {}, line));
+}
+
+function renderChapter() {
+  const all = novel.volumes.flatMap((v) => v.chapters.map((c) => ({ ...c, volume: v })));
+  const index = all.findIndex((c) => String(c.id) === String(chapter.id));
+  const volume = all[index]?.volume;
+  const label = t("novel.chapter_n", { n: chapter.number });
+  document.title = `${label} ${chapter.title} · ${novel.title} · NovaWrite`;
+  const crumb = document.getElementById("crumb-novel");
+  crumb.textContent = novel.title;
+  document.getElementById("crumb-chapter").textContent = `${label} ${chapter.title}`;
+  document.getElementById("chapter-eyebrow").textContent = [volume ? `${t("novel.volume_n", { n: volume.number })} ${volume.title}` : null, label]
+    .filter(Boolean)
+    .join(" · ");
+  document.getElementById("chapter-heading").textContent = chapter.title || label;
+  const summary = document.getElementById("chapter-summary");
+  summary.textContent = chapter.summary || "";
+  summary.hidden = !chapter.summary;
+  for (const [id, target] of [["prev-chapter", all[index - 1]], ["next-chapter", all[index + 1]]]) {
+    const link = document.getElementById(id);
+    link.hidden = !target;
+    if (target) {
+      link.href = `/novels/${encodeURIComponent(novelId)}/chapters/${encodeURIComponent(target.id)}`;
+      link.title = `${t("novel.chapter_n", { n: target.number })} ${target.title}`;
+    }
+  }
+  if (!current || isTerminal(current.card.status)) renderSavedText();
+  root.setAttribute("aria-busy", "false");
+}
+
+function renderSavedText() {
+  textBox.classList.remove("streaming");
+  textBox.removeAttribute("aria-busy");
+  if (chapter.content) {
+    replace(textBox, h("p", { class: "word-count muted" }, wordsLabel(chapter.word_count, novel.language)), paragraphs(chapter.content));
+  } else {
+    replace(textBox, h("p", { class: "empty-inline muted" }, t("chapter.empty")));
+  }
+}
+
+function renderStreaming(text) {
+  textBox.classList.add("streaming");
+  textBox.setAttribute("aria-busy", "true");
+  replace(textBox, paragraphs(text), h("span", { class: "caret", "aria-hidden": "true" }));
+  if (!text) textBox.prepend(h("p", { class: "muted" }, t("chapter.waiting")));
+}
+
+async function loadRevisions() {
+  const box = document.getElementById("revisions");
+  try {
+    const data = await api("GET", `/api/novels/${encodeURIComponent(novelId)}/chapters/${encodeURIComponent(chapterId)}/revisions`);
+    if (!data.items.length) {
+      replace(box, h("p", { class: "muted" }, t("chapter.no_revisions")));
+      return;
+    }
+    replace(
+      box,
+      h("ul", { class: "revision-list" },
+        data.items.map((revision) =>
+          h("li", {},
+            h("details", { class: "revision" },
+              h("summary", {}, formatDate(revision.created_at), " · ", wordsLabel(revision.word_count, novel.language)),
+              h("div", { class: "revision-text prose" }, paragraphs(revision.content)))))),
+    );
+  } catch (error) {
+    replace(box, h("p", { class: "form-error" }, errorMessage(error)));
+  }
+}
+
+async function reloadChapter() {
+  [novel, chapter] = await Promise.all([
+    api("GET", `/api/novels/${encodeURIComponent(novelId)}`),
+    api("GET", `/api/novels/${encodeURIComponent(novelId)}/chapters/${encodeURIComponent(chapterId)}`),
+  ]);
+}
+
+// --- the writing task ---------------------------------------------------------------
+
+function follow(task) {
+  const id = String(task.id);
+  if (current?.card.id === id) {
+    current.card.update(task);
+    return;
+  }
+  const card = new TaskCard(task, { onRetry: (next) => follow(next), onDismiss: () => {} });
+  const follower = new TextFollower(id, (text) => {
+    if (current?.follower === follower && !isTerminal(card.status)) renderStreaming(text);
+  });
+  current = { card, follower };
+  replace(slot, card.el);
+  live.watch(task);
+  if (!isTerminal(task.status)) {
+    writeButton.disabled = true;
+    renderStreaming("");
+    follower.load();
+  }
+}
+
+async function finish(event) {
+  const { card } = current;
+  writeButton.disabled = false;
+  if (event === "completed") {
+    try {
+      await reloadChapter();
+    } catch (error) {
+      toast(errorMessage(error), { kind: "error" });
+    }
+    renderChapter();
+    loadRevisions();
+    card.el.classList.add("task-card-done");
+  } else {
+    renderSavedText();
+  }
+}
+
+function onLive(update) {
+  if (!current) {
+    if (update.kind === "snapshot") {
+      const task = update.tasks.find(isThisChapter);
+      if (task) follow(task);
+    } else if (update.kind === "task" && isThisChapter(update.task) && !isTerminal(update.task.status)) {
+      follow(update.task);
+    }
+    return;
+  }
+  const { card, follower } = current;
+  if (update.kind === "snapshot") {
+    const task = update.tasks.find((item) => String(item.id) === card.id);
+    if (task) {
+      card.update(task);
+      follower.load(); // chunks sent while the stream was down are in the output
+    } else if (!isTerminal(card.status)) {
+      api("GET", `/api/tasks/${encodeURIComponent(card.id)}`)
+        .then((t2) => {
+          card.update(t2);
+          if (isTerminal(t2.status)) finish(t2.status);
+        })
+        .catch(() => {});
+    } else {
+      const other = update.tasks.find(isThisChapter);
+      if (other) follow(other);
+    }
+    return;
+  }
+  const u = taskUpdate(update);
+  if (!u || u.id !== card.id) {
+    if (u && update.kind === "event" && update.event === "status" && isTerminal(card.status)) maybeAdopt(u.id);
+    return;
+  }
+  if (isTerminal(card.status)) return;
+  if (update.kind === "event" && update.event === "chunk") {
+    follower.chunk(u.data.seq, u.data.text);
+  } else if (update.kind === "task" && !isTerminal(u.status)) {
+    follower.load(); // polling: no chunk events, fetch the text so far
+  }
+  card.update(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error });
+  if (isTerminal(u.status)) finish(u.event && isTerminal(u.event) ? u.event : u.status);
+}
+
+function isThisChapter(task) {
+  return task.task_type === "write_chapter_content" && String(task.params?.chapter_id) === String(chapterId) && !isTerminal(task.status);
+}
+
+async function maybeAdopt(id) {
+  // A new task, perhaps started for this chapter in another tab.
+  try {
+    const task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
+    if (isThisChapter(task)) follow(task);
+  } catch {
+    /* not ours to show */
+  }
+}
+
+async function submit(overwrite) {
+  const targetWords = intOrUndefined(form.target_words.value);
+  if (targetWords === undefined || targetWords < 100 || targetWords > 20000) {
+    showFormError(formError, { message: t("gen.range", { field: t("chapter.target_words"), min: 100, max: 20000 }) });
+    form.target_words.focus();
+    return;
+  }
+  const body = { novel_id: novel.id, chapter_id: chapter.id, target_words: targetWords, overwrite };
+  const instructions = form.instructions.value.trim();
+  if (instructions) body.instructions = instructions;
+  showFormError(formError, null);
+  writeButton.disabled = true;
+  try {
+    const task = await api("POST", KINDS.write_chapter_content.route, { body });
+    follow(task);
+  } catch (error) {
+    writeButton.disabled = false;
+    if (error.code === "chapter_has_content" && !overwrite) {
+      if (await confirmOverwrite()) submit(true);
+    } else if (error.code === "task_conflict" && error.error?.task_id) {
+      toast(t("gen.already_running", { kind: t("kind.write_chapter_content") }));
+      try {
+        follow(await api("GET", `/api/tasks/${encodeURIComponent(error.error.task_id)}`));
+      } catch {
+        /* finished meanwhile */
+      }
+    } else {
+      showFormError(formError, error);
+    }
+  }
+}
+
+function confirmOverwrite() {
+  return confirmDialog({
+    title: t("chapter.overwrite_title"),
+    body: t("chapter.overwrite_body", { words: wordsLabel(chapter.word_count, novel.language) }),
+    ok: t("chapter.overwrite_ok"),
+  });
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!chapter) return;
+  if (chapter.content || chapter.word_count > 0) {
+    if (!(await confirmOverwrite())) return;
+    submit(true);
+  } else {
+    submit(false);
+  }
+});
+
+// --- start ------------------------------------------------------------------------
+
+({ live } = await initShell());
+live.on(onLive);
+try {
+  await reloadChapter();
+} catch (error) {
+  if (error.status === 404) {
+    root.hidden = true;
+    document.getElementById("chapter-missing").hidden = false;
+  } else {
+    toast(errorMessage(error), { kind: "error" });
+  }
+}
+if (chapter) {
+  renderChapter();
+  loadRevisions();
+  try {
+    const active = await api("GET", "/api/tasks/active");
+    const task = active.items.find(isThisChapter);
+    if (task) follow(task);
+  } catch {
+    /* the live snapshot will bring it */
+  }
+  if (!current || isTerminal(current.card.status)) writeButton.disabled = false;
+  live.start();
+}

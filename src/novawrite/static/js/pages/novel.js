@@ -1,0 +1,385 @@
+// The novel workspace: outline and volume/chapter tree, characters, world
+// settings, timeline, foreshadowing; a Generate action per kind whose task is
+// followed live in its section, and the section refreshed when it completes.
+
+import { api } from "../api.js";
+import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
+import { t, kindLabel, wordsLabel } from "../i18n.js";
+import { KINDS } from "../kinds.js";
+import { initShell } from "../shell.js";
+import { taskUpdate } from "../live.js";
+import { TaskCard } from "../taskcard.js";
+
+const novelId = document.body.dataset.novelId;
+const root = document.getElementById("novel-root");
+let novel = null;
+let live = null;
+const cards = new Map(); // task_type -> TaskCard (the section's current task)
+const chapterTasks = new Map(); // chapter id -> Task-like {id, status, progress}
+const mine = new Map(); // task id -> task_type, for tasks of this novel
+const others = new Set(); // task ids known to belong to another novel
+
+// --- rendering --------------------------------------------------------------------
+
+function paragraphs(text) {
+  return String(text || "")
+    .split(/\n+/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => h("p", {}, line));
+}
+
+function emptyState(key) {
+  return h("p", { class: "empty-inline muted" }, t(key));
+}
+
+function renderHeader() {
+  document.title = `${novel.title} · NovaWrite`;
+  document.getElementById("novel-title").textContent = novel.title;
+  document.getElementById("crumb-novel").textContent = novel.title;
+  const chapters = novel.volumes.reduce((n, v) => n + v.chapters.length, 0);
+  const written = novel.volumes.reduce((n, v) => n + v.chapters.filter((c) => c.has_content).length, 0);
+  const words = novel.volumes.reduce((n, v) => n + v.chapters.reduce((m, c) => m + (c.word_count || 0), 0), 0);
+  const meta = [
+    novel.genre,
+    novel.language === "en" ? "English" : "中文",
+    chapters ? t("novel.chapters_written", { written, total: chapters }) : null,
+    words ? wordsLabel(words, novel.language) : null,
+  ].filter(Boolean);
+  document.getElementById("novel-meta").textContent = meta.join(" · ");
+  const synopsis = document.getElementById("novel-synopsis");
+  synopsis.textContent = novel.synopsis || "";
+  synopsis.hidden = !novel.synopsis;
+  document.getElementById("novel-tasks-link").href = `/tasks?novel_id=${encodeURIComponent(novel.id)}`;
+}
+
+function renderOutline() {
+  const box = document.getElementById("outline-text");
+  if (!novel.outline) {
+    replace(box, emptyState("novel.outline_empty"));
+    box.classList.remove("clamped");
+    return;
+  }
+  const toggle = h("button", { type: "button", class: "btn btn-ghost btn-sm outline-toggle", "aria-expanded": "false" }, t("novel.show_more"));
+  const body = h("div", { class: "outline-body" }, paragraphs(novel.outline));
+  replace(box, body, toggle);
+  box.classList.add("clamped");
+  toggle.addEventListener("click", () => {
+    const open = box.classList.toggle("clamped") === false;
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.textContent = open ? t("novel.show_less") : t("novel.show_more");
+  });
+  requestAnimationFrame(() => {
+    toggle.hidden = body.scrollHeight <= body.clientHeight + 4 && box.classList.contains("clamped");
+  });
+}
+
+function renderTree() {
+  const tree = document.getElementById("volume-tree");
+  if (!novel.volumes.length) {
+    replace(tree, emptyState("novel.tree_empty"));
+    return;
+  }
+  replace(
+    tree,
+    novel.volumes.map((volume) =>
+      h(
+        "section",
+        { class: "volume", "aria-label": t("novel.volume_n", { n: volume.number }) },
+        h("h4", { class: "volume-title" }, h("span", { class: "volume-number" }, t("novel.volume_n", { n: volume.number })), volume.title),
+        volume.summary ? h("p", { class: "volume-summary muted" }, volume.summary) : null,
+        h("ol", { class: "chapter-list" }, volume.chapters.map(chapterItem)),
+      ),
+    ),
+  );
+}
+
+function chapterItem(chapter) {
+  const task = chapterTasks.get(String(chapter.id));
+  const running = task && !isTerminal(task.status);
+  const status = running
+    ? h("span", { class: "badge badge-running chapter-writing" }, t("novel.writing", { p: Math.round(task.progress || 0) }))
+    : chapter.has_content
+      ? h("span", { class: "chapter-words" }, wordsLabel(chapter.word_count, novel.language))
+      : h("span", { class: "chapter-words muted" }, t("novel.not_written"));
+  return h(
+    "li",
+    { class: "chapter-item", dataset: { chapterId: String(chapter.id) } },
+    h("a", { href: `/novels/${encodeURIComponent(novel.id)}/chapters/${encodeURIComponent(chapter.id)}` },
+      h("span", { class: "chapter-number" }, t("novel.chapter_n", { n: chapter.number })),
+      h("span", { class: "chapter-title" }, chapter.title)),
+    status,
+  );
+}
+
+const LISTS = {
+  characters: (c) => [h("div", { class: "item-head" }, h("strong", {}, c.name), c.role ? h("span", { class: "tag" }, c.role) : null), c.description ? h("p", {}, c.description) : null],
+  world_settings: (w) => [h("div", { class: "item-head" }, h("strong", {}, w.name), w.category ? h("span", { class: "tag" }, w.category) : null), w.description ? h("p", {}, w.description) : null],
+  timeline_events: (e) => [h("div", { class: "item-head" }, e.time_label ? h("span", { class: "tag tag-time" }, e.time_label) : null, h("strong", {}, e.title)), e.description ? h("p", {}, e.description) : null],
+  foreshadowings: (f) => [h("div", { class: "item-head" }, h("strong", {}, f.title), f.status ? h("span", { class: `tag tag-${f.status}` }, t(`foreshadowing.${f.status}`) === `foreshadowing.${f.status}` ? f.status : t(`foreshadowing.${f.status}`)) : null), f.description ? h("p", {}, f.description) : null],
+};
+
+function renderList(section) {
+  const list = document.getElementById(`list-${section}`);
+  const items = novel[section] || [];
+  if (!items.length) {
+    replace(list, h("li", { class: "empty-inline muted" }, t(`novel.${section}_empty`)));
+    return;
+  }
+  replace(list, items.map((item) => h("li", { class: "item" }, LISTS[section](item))));
+}
+
+function renderSection(section) {
+  if (section === "outline") {
+    renderOutline();
+    renderTree();
+  } else if (section === "chapter") {
+    renderTree();
+  } else {
+    renderList(section);
+  }
+  renderHeader();
+}
+
+function renderAll() {
+  renderHeader();
+  renderOutline();
+  renderTree();
+  for (const section of Object.keys(LISTS)) renderList(section);
+  root.setAttribute("aria-busy", "false");
+}
+
+async function reloadNovel(section) {
+  try {
+    novel = await api("GET", `/api/novels/${encodeURIComponent(novelId)}`);
+  } catch (error) {
+    toast(errorMessage(error), { kind: "error" });
+    return;
+  }
+  if (section) renderSection(section);
+  else renderAll();
+}
+
+// --- tasks ------------------------------------------------------------------------
+
+function slotOf(taskType) {
+  return document.querySelector(`.task-slot[data-kind="${taskType}"]`);
+}
+
+/** Show a task of this novel where it belongs and follow it. */
+function attach(task) {
+  const id = String(task.id);
+  mine.set(id, task.task_type);
+  live.watch(task);
+  if (task.task_type === "write_chapter_content") {
+    const chapterId = String(task.params?.chapter_id ?? "");
+    if (chapterId) {
+      chapterTasks.set(chapterId, { id, status: task.status, progress: task.progress });
+      renderTree();
+    }
+    return;
+  }
+  const slot = slotOf(task.task_type);
+  if (!slot) return;
+  const current = cards.get(task.task_type);
+  if (current && current.id === id) {
+    current.update(task);
+    return;
+  }
+  const card = new TaskCard(task, {
+    onRetry: (next) => attach(next),
+    onDismiss: () => cards.get(task.task_type) === card && cards.delete(task.task_type),
+  });
+  cards.set(task.task_type, card);
+  replace(slot, card.el);
+}
+
+function onTaskState(id, state, terminalEvent) {
+  const taskType = mine.get(id);
+  if (!taskType) return;
+  if (taskType === "write_chapter_content") {
+    for (const [chapterId, task] of chapterTasks) {
+      if (task.id !== id) continue;
+      Object.assign(task, { status: state.status ?? task.status, progress: state.progress ?? task.progress });
+      const item = document.querySelector(`.chapter-item[data-chapter-id="${CSS.escape(chapterId)}"] .chapter-writing`);
+      if (item && !isTerminal(task.status)) item.textContent = t("novel.writing", { p: Math.round(task.progress || 0) });
+      if (isTerminal(task.status)) {
+        chapterTasks.delete(chapterId);
+        if (terminalEvent === "completed") reloadNovel("chapter");
+        else renderTree();
+      }
+    }
+    return;
+  }
+  const card = cards.get(taskType);
+  if (card && card.id === id) card.update(state);
+  if (terminalEvent === "completed") {
+    reloadNovel(KINDS[taskType].section).then(() => {
+      // The result is in the section now; the finished card has done its job.
+      if (cards.get(taskType) === card) {
+        card.el.classList.add("task-card-done");
+        setTimeout(() => cards.get(taskType) === card && (card.el.remove(), cards.delete(taskType)), 8000);
+      }
+    });
+  }
+}
+
+async function learn(id) {
+  // A task we have not seen (started in another tab): is it this novel's?
+  others.add(id);
+  try {
+    const task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
+    if (String(task.novel_id) === String(novelId) && !isTerminal(task.status)) {
+      others.delete(id);
+      attach(task);
+    }
+  } catch {
+    /* gone already */
+  }
+}
+
+function onLive(update) {
+  if (update.kind === "snapshot") {
+    const activeIds = new Set();
+    for (const task of update.tasks) {
+      activeIds.add(String(task.id));
+      if (String(task.novel_id) === String(novelId)) attach(task);
+    }
+    // Tasks we followed that finished while the stream was down: look them up.
+    for (const [id] of mine) {
+      const card = [...cards.values()].find((c) => c.id === id);
+      const chapterTask = [...chapterTasks.values()].find((c) => c.id === id);
+      const status = card?.status ?? chapterTask?.status;
+      if (!activeIds.has(id) && status && !isTerminal(status)) {
+        api("GET", `/api/tasks/${encodeURIComponent(id)}`)
+          .then((task) => onTaskState(id, task, task.status))
+          .catch(() => {});
+      }
+    }
+    return;
+  }
+  const u = taskUpdate(update);
+  if (!u) return;
+  if (!mine.has(u.id)) {
+    if (!others.has(u.id) && !isTerminal(u.status)) learn(u.id);
+    return;
+  }
+  const terminal = isTerminal(u.status) ? (u.event && isTerminal(u.event) ? u.event : u.status) : null;
+  onTaskState(u.id, u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error }, terminal);
+}
+
+// --- the Generate dialog -------------------------------------------------------------
+
+const dialog = document.getElementById("generate-dialog");
+const form = document.getElementById("generate-form");
+const formError = document.getElementById("generate-error");
+let dialogKind = null;
+let opener = null;
+
+function openGenerate(kind, button) {
+  dialogKind = kind;
+  opener = button;
+  const spec = KINDS[kind];
+  document.getElementById("generate-title").textContent = t("gen.title", { kind: kindLabel(kind) });
+  form.querySelector('[data-for="generate_outline"]').hidden = kind !== "generate_outline";
+  const countField = form.querySelector('[data-for="count"]');
+  countField.hidden = !spec.countMax;
+  if (spec.countMax) {
+    form.count.max = String(spec.countMax);
+    form.count.value = String(spec.countDefault);
+  }
+  const note = document.getElementById("generate-note");
+  const regenerating = kind === "generate_outline" && novel?.outline;
+  note.hidden = !regenerating;
+  note.textContent = regenerating ? t("gen.outline_regenerate_note") : "";
+  form.instructions.value = "";
+  showFormError(formError, null);
+  dialog.showModal();
+  (kind === "generate_outline" ? form.volumes : spec.countMax ? form.count : form.instructions).focus();
+}
+
+function readRange(input, min, max) {
+  const value = intOrUndefined(input.value);
+  if (value === undefined || value < min || value > max) {
+    throw Object.assign(new Error(t("gen.range", { field: input.labels[0].textContent, min, max })), { input });
+  }
+  return value;
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const kind = dialogKind;
+  const spec = KINDS[kind];
+  const body = { novel_id: novel.id };
+  try {
+    if (kind === "generate_outline") {
+      body.volumes = readRange(form.volumes, 1, 20);
+      body.chapters_per_volume = readRange(form.chapters_per_volume, 1, 100);
+    } else if (spec.countMax) {
+      body.count = readRange(form.count, 1, spec.countMax);
+    }
+  } catch (error) {
+    showFormError(formError, { message: error.message });
+    error.input?.focus();
+    return;
+  }
+  const instructions = form.instructions.value.trim();
+  if (instructions) body.instructions = instructions;
+  const submit = document.getElementById("generate-submit");
+  submit.disabled = true;
+  try {
+    const task = await api("POST", spec.route, { body });
+    dialog.close();
+    attach(task);
+  } catch (error) {
+    if (error.code === "task_conflict" && error.error?.task_id) {
+      dialog.close();
+      toast(t("gen.already_running", { kind: kindLabel(kind) }), { kind: "info" });
+      learnConflict(String(error.error.task_id));
+    } else {
+      showFormError(formError, error);
+    }
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+async function learnConflict(id) {
+  try {
+    attach(await api("GET", `/api/tasks/${encodeURIComponent(id)}`));
+  } catch {
+    /* finished meanwhile */
+  }
+}
+
+document.getElementById("generate-cancel").addEventListener("click", () => dialog.close());
+dialog.addEventListener("close", () => opener?.focus());
+for (const button of document.querySelectorAll(".generate-button")) {
+  button.addEventListener("click", () => openGenerate(button.dataset.kind, button));
+}
+
+// --- start ------------------------------------------------------------------------
+
+({ live } = await initShell());
+live.on(onLive);
+try {
+  novel = await api("GET", `/api/novels/${encodeURIComponent(novelId)}`);
+} catch (error) {
+  if (error.status === 404 || error.code === "not_found") {
+    root.hidden = true;
+    document.getElementById("novel-missing").hidden = false;
+    document.getElementById("crumb-novel").textContent = t("novel.not_found_short");
+  } else {
+    toast(errorMessage(error), { kind: "error" });
+  }
+}
+if (novel) {
+  renderAll();
+  try {
+    const active = await api("GET", "/api/tasks/active");
+    for (const task of active.items) if (String(task.novel_id) === String(novel.id)) attach(task);
+  } catch {
+    /* the live snapshot will bring them */
+  }
+  live.start();
+}

@@ -1,0 +1,3 @@
+import { initAuth } from "../authform.js";
+
+initAuth("register");

@@ -1,0 +1,218 @@
+"""Generation submits (/api/ai/...), tasks (/api/tasks...), and their event streams."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import AsyncIterator, Mapping
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+
+from novawrite.engine.bus import Subscription
+from novawrite.engine.events import sse_bytes
+from novawrite.errors import ValidationFailed
+from novawrite.generators.registry import TaskKind
+from novawrite.web.http import JSON, dumps
+from novawrite.web.routing import ApiRouter, Call
+from novawrite.web.schemas import (
+    ActiveTasksOut,
+    NovelTasksQuery,
+    TaskHistoryQuery,
+    TaskListOut,
+    TaskOut,
+    TaskOutputOut,
+)
+
+router = ApiRouter("tasks")
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+
+def task_response(task: dict, status: int = 200) -> Response:  # type: ignore[type-arg]
+    return JSON(task, status_code=status, headers={"Location": f"/api/tasks/{task['id']}"})
+
+
+def generation_router(kinds: Mapping[str, TaskKind]) -> ApiRouter:
+    """One submit route per generation kind."""
+    ai = ApiRouter("generation")
+    for kind in kinds.values():
+        ai.route(
+            "POST",
+            kind.route,
+            summary=f"Start a {kind.task_type} task (202; an Idempotency-Key repeat is 200)",
+            body=kind.params,
+            response=TaskOut,
+            status=202,
+            errors=(409, 429),
+        )(_submit_handler(kind))
+    return ai
+
+
+def _submit_handler(kind: TaskKind):  # type: ignore[no-untyped-def]
+    async def submit(call: Call) -> Response:
+        key = call.request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not 1 <= len(key) <= 200:
+            raise ValidationFailed([{"field": "header.Idempotency-Key", "message": "Must be 1-200 characters"}])
+        submitted = await call.services.tasks.submit(call.user.id, kind, call.body, key)
+        return task_response(submitted.task, 202 if submitted.created else 200)
+
+    submit.__name__ = f"submit_{kind.task_type}"
+    return submit
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    return any(tag.strip().removeprefix("W/") in (etag, "*") for tag in if_none_match.split(","))
+
+
+# Registered before /api/tasks/{task_id} so that "active" is not taken for an id.
+@router.route("GET", "/api/tasks/active", summary="The user's pending and running tasks", response=ActiveTasksOut)
+async def active_tasks(call: Call) -> Response:
+    return JSON({"items": await call.services.tasks.active(call.user.id)})
+
+
+@router.route("GET", "/api/tasks", summary="The user's task history, newest first", query=TaskHistoryQuery,
+              response=TaskListOut)
+async def task_history(call: Call) -> Response:
+    q = call.query
+    items, cursor = await call.services.tasks.history(
+        call.user.id, novel_id=q.novel_id, status=q.status, task_type=q.task_type, limit=q.limit, cursor=q.cursor
+    )
+    return JSON({"items": items, "next_cursor": cursor})
+
+
+@router.route("GET", "/api/novels/{novel_id}/tasks", summary="A novel's tasks, newest first", query=NovelTasksQuery,
+              response=TaskListOut)
+async def novel_tasks(call: Call) -> Response:
+    services = call.services
+    novel_id = await services.novels.owned(call.user.id, call.path_param("novel_id"))
+    q = call.query
+    items, cursor = await services.tasks.history(
+        call.user.id, novel_id=novel_id, status=q.status, task_type=q.task_type, limit=q.limit, cursor=q.cursor
+    )
+    return JSON({"items": items, "next_cursor": cursor})
+
+
+@router.route("GET", "/api/tasks/{task_id}", summary="A task (the polling endpoint; ETag and 304)", response=TaskOut,
+              errors=(304,))
+async def get_task(call: Call) -> Response:
+    body = dumps(await call.services.tasks.get(call.user.id, call.path_param("task_id")))
+    etag = _etag(body)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _matches(call.request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return JSON(body, headers=headers)
+
+
+@router.route("GET", "/api/tasks/{task_id}/output", summary="Text generated so far", response=TaskOutputOut)
+async def task_output(call: Call) -> Response:
+    return JSON(await call.services.tasks.output(call.user.id, call.path_param("task_id")))
+
+
+@router.route("POST", "/api/tasks/{task_id}/cancel", summary="Cancel a task", response=TaskOut, errors=(409,))
+async def cancel_task(call: Call) -> Response:
+    return JSON(await call.services.tasks.cancel(call.user.id, call.path_param("task_id")))
+
+
+@router.route("POST", "/api/tasks/{task_id}/retry", summary="Run a failed or cancelled task again as a new task",
+              response=TaskOut, status=202, errors=(409, 429))
+async def retry_task(call: Call) -> Response:
+    return task_response(await call.services.tasks.retry(call.user.id, call.path_param("task_id")), 202)
+
+
+# --- Server-Sent Events ---------------------------------------------------------------
+
+
+def _last_event_id(request: Request) -> int:
+    raw = request.headers.get("last-event-id")
+    if raw is None:
+        raw = request.query_params.get("last_event_id")
+    raw = (raw or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+
+
+def _event_stream(call: Call, body: AsyncIterator[bytes]) -> Response:
+    settings = call.services.settings
+    return EventSourceResponse(
+        body,
+        ping=settings.stream_ping_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        send_timeout=30,
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _live(subscription: Subscription, deadline: float) -> AsyncIterator[object]:
+    """Events from a subscription until it is dropped or closed or the stream's lifetime ends."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        event = await subscription.get(timeout=min(remaining, 5.0))
+        if event is None:
+            if subscription.dropped or subscription.closed:
+                return
+            continue
+        yield event
+
+
+@router.route("GET", "/api/tasks/{task_id}/events", summary="A task's progress stream (SSE, resumable)",
+              media_type="text/event-stream")
+async def task_events(call: Call) -> Response:
+    services = call.services
+    task_id = call.path_param("task_id")
+    user_id = call.user.id
+    after = _last_event_id(call.request)
+    await services.tasks.get(user_id, task_id)  # 404 before the stream starts
+    deadline = time.monotonic() + services.settings.stream_max_seconds
+
+    async def body() -> AsyncIterator[bytes]:
+        async with services.bus.task(task_id) as subscription:  # subscribe first, then replay
+            row, stored = await services.tasks.replay(user_id, task_id, after)
+            last = after
+            for event in stored:
+                yield event.wire
+                last = event.seq
+                if event.terminal:
+                    return
+            if row.status in ("completed", "failed", "cancelled"):
+                return
+            async for event in _live(subscription, deadline):
+                if event.seq <= last:
+                    continue
+                if event.seq > last + 1:  # published out of order: fill the gap from the database
+                    _, missing = await services.tasks.replay(user_id, task_id, last)
+                    for earlier in missing:
+                        if earlier.seq < event.seq:
+                            yield earlier.wire
+                            last = earlier.seq
+                yield event.wire
+                last = event.seq
+                if event.terminal:
+                    return
+
+    return _event_stream(call, body())
+
+
+@router.route("GET", "/api/events", summary="All of the user's task events (SSE): a snapshot, then live events",
+              media_type="text/event-stream")
+async def user_events(call: Call) -> Response:
+    services = call.services
+    user_id = call.user.id
+    deadline = time.monotonic() + services.settings.stream_max_seconds
+
+    async def body() -> AsyncIterator[bytes]:
+        async with services.bus.user(user_id) as subscription:
+            active = await services.tasks.active(user_id)
+            yield sse_bytes(None, "snapshot", dumps({"items": active}).decode())
+            async for event in _live(subscription, deadline):
+                yield event.wire
+
+    return _event_stream(call, body())

@@ -1,0 +1,231 @@
+"""Pydantic models of the request and response bodies of API.md.
+
+Request models validate strictly (no "3" for 3, no null for a string) and ignore
+unknown members. Response models document the shapes in OpenAPI; handlers build
+the same shapes as plain dicts (see ``novawrite.services.views``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+Username = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Password = Annotated[str, Field(min_length=8, max_length=256)]
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+Genre = Annotated[str, Field(max_length=100)]
+Synopsis = Annotated[str, Field(max_length=20_000)]
+Language = Literal["zh", "en"]
+
+
+class RegisterIn(Strict):
+    username: Username
+    password: Password
+
+
+class LoginIn(Strict):
+    username: Annotated[str, Field(max_length=256)]
+    password: Annotated[str, Field(max_length=256)]
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+
+
+class NovelCreate(Strict):
+    title: Title
+    genre: Genre = ""
+    synopsis: Synopsis = ""
+    language: Language = "zh"
+
+
+class NovelPatch(Strict):
+    # An omitted member keeps its value; null is not a value (422): the default
+    # is not validated, an explicit null is.
+    model_config = ConfigDict(strict=True, extra="ignore", validate_default=False)
+
+    title: Title = None  # type: ignore[assignment]
+    genre: Genre = None  # type: ignore[assignment]
+    synopsis: Synopsis = None  # type: ignore[assignment]
+    language: Language = None  # type: ignore[assignment]
+
+
+class ChapterSummaryOut(BaseModel):
+    id: int
+    number: int
+    title: str
+    summary: str
+    word_count: int
+    has_content: bool
+
+
+class VolumeOut(BaseModel):
+    id: int
+    number: int
+    title: str
+    summary: str
+    chapters: list[ChapterSummaryOut]
+
+
+class CharacterOut(BaseModel):
+    id: int
+    name: str
+    role: str
+    description: str
+    traits: list[str]
+    arc: str
+    relationships: str
+
+
+class WorldSettingOut(BaseModel):
+    id: int
+    name: str
+    category: str
+    description: str
+
+
+class TimelineEventOut(BaseModel):
+    id: int
+    position: int
+    time_label: str
+    title: str
+    description: str
+    chapter_number: int | None
+
+
+class ForeshadowingOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    status: Literal["planted", "resolved"]
+    planted_chapter: int | None
+    payoff_chapter: int | None
+
+
+class NovelSummaryOut(BaseModel):
+    id: int
+    title: str
+    genre: str
+    synopsis: str
+    language: Language
+    created_at: datetime
+    updated_at: datetime
+
+
+class NovelOut(NovelSummaryOut):
+    outline: str | None
+    volumes: list[VolumeOut]
+    characters: list[CharacterOut]
+    world_settings: list[WorldSettingOut]
+    timeline_events: list[TimelineEventOut]
+    foreshadowings: list[ForeshadowingOut]
+
+
+class NovelListOut(BaseModel):
+    items: list[NovelSummaryOut]
+
+
+class ChapterOut(BaseModel):
+    id: int
+    volume_id: int
+    number: int
+    title: str
+    summary: str
+    content: str
+    word_count: int
+
+
+class RevisionOut(BaseModel):
+    id: int
+    created_at: datetime
+    word_count: int
+    content: str
+
+
+class RevisionListOut(BaseModel):
+    items: list[RevisionOut]
+
+
+TaskStatusName = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+
+class TaskErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    output_tokens: int
+
+
+class TaskOut(BaseModel):
+    id: str
+    novel_id: int
+    user_id: int
+    task_type: str
+    status: TaskStatusName
+    progress: Annotated[int, Field(ge=0, le=100)]
+    message: str
+    params: dict[str, Any]
+    result: Any
+    error: TaskErrorOut | None
+    usage: UsageOut | None
+    attempt: int
+    retry_of: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class TaskListOut(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None
+
+
+class ActiveTasksOut(BaseModel):
+    items: list[TaskOut]
+
+
+class TaskOutputOut(BaseModel):
+    text: str
+    complete: bool
+
+
+class TaskHistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: TaskStatusName | None = None
+    task_type: str | None = None
+    novel_id: Annotated[int, Field(ge=0)] | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: str | None = None
+
+
+class NovelTasksQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: TaskStatusName | None = None
+    task_type: str | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: str

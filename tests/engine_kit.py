@@ -1,0 +1,149 @@
+"""A scripted generation kind for engine tests: each run waits on a gate the test opens.
+
+It is a real TaskKind (params, generator, apply) plugged into the real supervisor,
+so the tests exercise the engine, not a mock of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from novawrite.db.models import Character
+from novawrite.generators.base import GenerationContext, retry_transient
+from novawrite.generators.registry import TaskKind
+from novawrite.providers.base import Completion, Prompt, ProviderError
+
+
+class GateParams(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    novel_id: int
+    label: str = "x"
+
+
+class GateResult(BaseModel):
+    label: str
+    text: str = ""
+
+
+@dataclass
+class Gate:
+    """Holds every run until released; records what ran and how many at once."""
+
+    started: list[int] = field(default_factory=list)
+    running: int = 0
+    max_running: int = 0
+    cancelled: list[int] = field(default_factory=list)
+    releases: dict[int, asyncio.Event] = field(default_factory=dict)
+    release_all: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    chunks: list[str] = field(default_factory=list)
+    fail_with: Exception | None = None
+    provider_calls: int = 0
+
+    def release(self, novel_id: int) -> None:
+        self.releases.setdefault(novel_id, asyncio.Event()).set()
+
+    async def wait_started(self, count: int, timeout: float = 10) -> None:
+        async def enough() -> None:
+            async with self.changed:
+                await self.changed.wait_for(lambda: len(self.started) >= count)
+
+        await asyncio.wait_for(enough(), timeout)
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def generate(self, ctx: GenerationContext) -> GateResult:
+        novel_id = ctx.novel.id
+        self.started.append(novel_id)
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        await self._notify()
+        try:
+            await ctx.progress.update(10, "started")
+            for text in self.chunks:
+                await ctx.progress.chunk(text)
+            if self.fail_with is not None:
+                await retry_transient(ctx, self._call_provider(ctx))
+            event = self.releases.setdefault(novel_id, asyncio.Event())
+            waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.release_all.wait())}
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            await ctx.progress.update(90, "finishing")
+            label = getattr(ctx.params, "label")
+            return GateResult(label=label, text="".join(self.chunks))
+        except asyncio.CancelledError:
+            self.cancelled.append(novel_id)
+            raise
+        finally:
+            self.running -= 1
+            await self._notify()
+
+    def _call_provider(self, ctx: GenerationContext) -> Any:
+        async def call() -> GateResult:
+            self.provider_calls += 1
+            error = self.fail_with
+            if error is not None and self.provider_calls == 1:
+                raise error
+            return GateResult(label="ok")
+
+        return call
+
+    def kind(self, task_type: str = "generate_outline", route: str = "/api/ai/generate-outline") -> TaskKind:
+        async def apply(session: Any, novel_id: int, params: Any, result: Any) -> None:
+            # One character per applied result: counting them proves exactly-once.
+            session.add(Character(novel_id=novel_id, name=f"applied-{result.label}", role="", description=""))
+
+        return TaskKind(
+            task_type=task_type,
+            route=route,
+            params=GateParams,
+            result=GateResult,
+            generate=self.generate,
+            apply=apply,
+            streams_text=True,
+        )
+
+
+async def applied_count(db: Any, novel_id: int) -> int:
+    async with db.read_session() as session:
+        rows = (await session.execute(select(Character).where(Character.novel_id == novel_id))).scalars().all()
+        return sum(1 for c in rows if c.name.startswith("applied-"))
+
+
+class NullProvider:
+    name = "null"
+    is_demo = True
+
+    async def generate_json(self, prompt: Prompt, schema: type[BaseModel]) -> Completion:
+        raise ProviderError("no model here", transient=False)
+
+    async def stream_text(self, prompt: Prompt) -> AsyncIterator[Completion]:
+        raise ProviderError("no model here", transient=False)
+        yield Completion("")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def wait_for_status(api: Any, headers: dict[str, str], task_id: str, statuses: set[str], timeout: float = 10) -> dict[str, Any]:
+    """Poll the task with a deadline until it reaches one of ``statuses``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        task = (await api.client.get(f"/api/tasks/{task_id}", headers=headers)).json()
+        if task["status"] in statuses:
+            return dict(task)
+        if loop.time() > deadline:
+            raise AssertionError(f"task {task_id} stayed {task['status']}, wanted {statuses}")
+        await asyncio.sleep(0.02)

@@ -1,0 +1,326 @@
+"""The task engine in-process: submit, dispatch, fairness, cancel, retry, recovery, polling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from novawrite.db.models import Task, TaskEvent, utcnow
+from novawrite.generators.base import RetryPolicy
+from novawrite.providers.base import ProviderError
+from novawrite.settings import Settings
+from tests.conftest import Api, make_api
+from tests.engine_kit import Gate, NullProvider, applied_count, wait_for_status
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+async def _api(settings: Settings, gate: Gate, **changes: object) -> AsyncIterator[Api]:
+    async for api in make_api(
+        settings.with_(**changes),
+        provider=NullProvider(),
+        kinds={"generate_outline": gate.kind()},
+        retry=RetryPolicy(base=0.01, cap=0.05),
+    ):
+        yield api
+
+
+@pytest.fixture
+async def eng(settings: Settings, gate: Gate) -> AsyncIterator[Api]:
+    async for api in _api(settings, gate, max_concurrency=2, max_running_per_user=10):
+        yield api
+
+
+async def _submit(api: Api, h: dict[str, str], novel_id: int, **extra: object) -> dict:  # type: ignore[type-arg]
+    r = await api.client.post("/api/ai/generate-outline", json={"novel_id": novel_id, **extra}, headers=h)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/api/tasks/{r.json()['id']}"
+    return dict(r.json())
+
+
+async def test_submit_runs_and_applies_once(eng: Api, gate: Gate) -> None:
+    h = await eng.register()
+    novel = await eng.novel(h)
+    task = await _submit(eng, h, novel["id"], label="one")
+    assert task["status"] == "pending" and task["attempt"] == 1 and task["params"] == {"label": "one"}
+    assert task["result"] is None and task["error"] is None and task["finished_at"] is None
+    await gate.wait_started(1)
+    gate.release(novel["id"])
+    done = await wait_for_status(eng, h, task["id"], {"completed"})
+    assert done["progress"] == 100 and done["result"] == {"label": "one", "text": ""}
+    assert done["started_at"] and done["finished_at"]
+    assert await applied_count(eng.services.db, novel["id"]) == 1
+    async with eng.services.db.read_session() as s:
+        pk = (await s.execute(select(Task.pk).where(Task.id == task["id"]))).scalar_one()
+        events = (await s.execute(select(TaskEvent).where(TaskEvent.task_pk == pk).order_by(TaskEvent.seq))).scalars()
+        kinds = [(e.seq, e.kind) for e in events]
+    assert kinds == [(1, "status"), (2, "status"), (3, "progress"), (4, "progress"), (5, "completed")]
+
+
+async def test_never_more_than_max_concurrency(eng: Api, gate: Gate) -> None:
+    users = [await eng.register(f"user{i}") for i in range(3)]
+    tasks = []
+    for h in users:
+        for _ in range(2):
+            novel = await eng.novel(h)
+            tasks.append((h, await _submit(eng, h, novel["id"])))
+    await gate.wait_started(2)
+    assert gate.running == 2
+    gate.release_all.set()
+    for h, task in tasks:
+        await wait_for_status(eng, h, task["id"], {"completed"})
+    assert gate.max_running == 2
+    assert len(gate.started) == 6
+
+
+async def test_fair_across_users(settings: Settings, gate: Gate) -> None:
+    async for api in _api(settings, gate, max_concurrency=5, max_running_per_user=10):
+        a = await api.register("usera")
+        b = await api.register("userb")
+        a_novels = [(await api.novel(a))["id"] for _ in range(20)]
+        for nid in a_novels:
+            await _submit(api, a, nid)
+        await gate.wait_started(5)
+        b_novel = (await api.novel(b))["id"]
+        await _submit(api, b, b_novel)
+        gate.release(gate.started[0])
+        await gate.wait_started(6)
+        assert gate.started[5] == b_novel, "B's single task must start before A's sixth"
+        gate.release_all.set()
+        await api.services.supervisor.wait_idle(20)
+
+
+async def test_per_user_running_cap(settings: Settings, gate: Gate) -> None:
+    async for api in _api(settings, gate, max_concurrency=5, max_running_per_user=3):
+        a = await api.register("usera")
+        for _ in range(6):
+            await _submit(api, a, (await api.novel(a))["id"])
+        await gate.wait_started(3)
+        active = (await api.client.get("/api/tasks/active", headers=a)).json()["items"]
+        assert sorted(t["status"] for t in active) == ["pending"] * 3 + ["running"] * 3
+        gate.release_all.set()
+        await api.services.supervisor.wait_idle(20)
+
+
+async def test_cancel_pending_and_running(settings: Settings, gate: Gate) -> None:
+    async for api in _api(settings, gate, max_concurrency=1):
+        h = await api.register()
+        n1, n2 = (await api.novel(h))["id"], (await api.novel(h))["id"]
+        running = await _submit(api, h, n1)
+        pending = await _submit(api, h, n2)
+        await gate.wait_started(1)
+
+        r = await api.client.post(f"/api/tasks/{pending['id']}/cancel", headers=h)
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        assert r.json()["finished_at"] is not None
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        r = await api.client.post(f"/api/tasks/{running['id']}/cancel", headers=h)
+        assert r.status_code == 200 and r.json()["cancel_requested"] is True
+        done = await wait_for_status(api, h, running["id"], {"cancelled"}, timeout=2)
+        assert loop.time() - start < 2
+        assert done["progress"] == 10 and done["finished_at"]
+        assert gate.cancelled == [n1]
+        assert await applied_count(api.services.db, n1) == 0
+
+        r = await api.client.post(f"/api/tasks/{running['id']}/cancel", headers=h)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "task_finished"
+        assert gate.started == [n1], "a cancelled pending task never starts"
+
+
+async def test_partial_text_is_kept_on_cancel(eng: Api, gate: Gate) -> None:
+    gate.chunks = ["第一段。", "第二段。"]
+    h = await eng.register()
+    novel = await eng.novel(h)
+    task = await _submit(eng, h, novel["id"])
+    await gate.wait_started(1)
+    await eng.client.post(f"/api/tasks/{task['id']}/cancel", headers=h)
+    await wait_for_status(eng, h, task["id"], {"cancelled"})
+    out = (await eng.client.get(f"/api/tasks/{task['id']}/output", headers=h)).json()
+    assert out == {"text": "第一段。第二段。", "complete": False}
+
+
+async def test_shutdown_requeues_running_work(settings: Settings, gate: Gate) -> None:
+    async for api in _api(settings, gate, max_concurrency=1):
+        h = await api.register()
+        novel = await api.novel(h)
+        task = await _submit(api, h, novel["id"])
+        await gate.wait_started(1)
+        await api.services.supervisor.stop()  # what the lifespan does on SIGTERM
+        row = await api.services.tasks.store.row(task["id"])
+        assert row.status == "pending" and row.attempt == 2
+        assert "attempt 2" in row.message
+    # A new process on the same database finishes it, applying it once.
+    second = Gate()
+    second.release_all.set()
+    async for api in _api(settings, second, max_concurrency=1):
+        await api.services.supervisor.wait_idle(10)
+        await asyncio.wait_for(_until_completed(api, task["id"]), 10)
+        assert await applied_count(api.services.db, novel["id"]) == 1
+
+
+async def _until_completed(api: Api, task_id: str) -> None:
+    while (await api.services.tasks.store.row(task_id)).status != "completed":
+        await asyncio.sleep(0.02)
+
+
+async def test_expired_lease_is_recovered_then_gives_up(settings: Settings, gate: Gate) -> None:
+    gate.release_all.set()
+    async for api in _api(settings, gate, max_concurrency=1, max_attempts=2):
+        h = await api.register()
+        n1, n2 = (await api.novel(h))["id"], (await api.novel(h))["id"]
+        # Two tasks that a dead process left running: one on its first attempt, one on its last.
+        t1 = await _submit(api, h, n1)
+        t2 = await _submit(api, h, n2)
+        await wait_for_status(api, h, t2["id"], {"completed"})
+        async with api.services.db.write() as conn:
+            await conn.execute(
+                update(Task)
+                .where(Task.id.in_([t1["id"], t2["id"]]))
+                .values(
+                    status="running",
+                    owner="dead-process",
+                    lease_expires_at=utcnow() - timedelta(seconds=1),
+                    finished_at=None,
+                )
+            )
+            await conn.execute(update(Task).where(Task.id == t2["id"]).values(attempt=2))
+        await api.services.supervisor._sweep()
+        failed = await wait_for_status(api, h, t2["id"], {"failed"})
+        assert failed["error"]["code"] == "interrupted"
+        done = await wait_for_status(api, h, t1["id"], {"completed"})
+        assert done["attempt"] == 2
+
+
+async def test_transient_provider_errors_are_retried(eng: Api, gate: Gate) -> None:
+    gate.fail_with = ProviderError("slow down", transient=True, retry_after=0.01, rate_limited=True, status=429)
+    gate.release_all.set()
+    h = await eng.register()
+    task = await _submit(eng, h, (await eng.novel(h))["id"])
+    await wait_for_status(eng, h, task["id"], {"completed"})
+    assert gate.provider_calls == 2
+
+
+async def test_fatal_provider_error_fails_the_task_and_retry_makes_a_new_one(eng: Api, gate: Gate) -> None:
+    gate.fail_with = ProviderError("API key not valid", transient=False, status=400)
+    h = await eng.register()
+    novel = await eng.novel(h)
+    task = await _submit(eng, h, novel["id"])
+    failed = await wait_for_status(eng, h, task["id"], {"failed"})
+    assert failed["error"] == {"code": "provider_error", "message": "API key not valid"}
+    assert gate.provider_calls == 1
+
+    gate.fail_with = None
+    gate.release_all.set()
+    r = await eng.client.post(f"/api/tasks/{task['id']}/retry", headers=h)
+    assert r.status_code == 202
+    retried = r.json()
+    assert retried["id"] != task["id"] and retried["retry_of"] == task["id"] and retried["attempt"] == 2
+    assert retried["params"] == task["params"]
+    await wait_for_status(eng, h, retried["id"], {"completed"})
+    r = await eng.client.post(f"/api/tasks/{retried['id']}/retry", headers=h)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "task_not_retryable"
+
+
+async def test_conflict_idempotency_and_queue_limit(settings: Settings, gate: Gate) -> None:
+    async for api in _api(settings, gate, max_concurrency=1, max_unfinished_per_user=3):
+        h = await api.register()
+        novel = await api.novel(h)
+        body = {"novel_id": novel["id"]}
+        answers = await asyncio.gather(
+            *[api.client.post("/api/ai/generate-outline", json=body, headers=h) for _ in range(10)]
+        )
+        created = [r for r in answers if r.status_code == 202]
+        conflicts = [r for r in answers if r.status_code == 409]
+        assert len(created) == 1 and len(conflicts) == 9
+        assert {r.json()["error"]["task_id"] for r in conflicts} == {created[0].json()["id"]}
+        assert all(r.json()["error"]["code"] == "task_conflict" for r in conflicts)
+
+        other = await api.novel(h)
+        keyed = {"Idempotency-Key": "abc-123", **h}
+        answers = await asyncio.gather(
+            *[
+                api.client.post("/api/ai/generate-outline", json={"novel_id": other["id"]}, headers=keyed)
+                for _ in range(10)
+            ]
+        )
+        assert {r.json()["id"] for r in answers} and len({r.json()["id"] for r in answers}) == 1
+        assert sorted(r.status_code for r in answers) == [200] * 9 + [202]
+        r = await api.client.post(
+            "/api/ai/generate-outline", json={"novel_id": other["id"], "label": "different"}, headers=keyed
+        )
+        assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_reused"
+        for bad in ("", "k" * 201):
+            r = await api.client.post(
+                "/api/ai/generate-outline", json=body, headers={"Idempotency-Key": bad, **h}
+            )
+            assert r.status_code == 422
+
+        third = await api.novel(h)
+        await _submit(api, h, third["id"])
+        fourth = await api.novel(h)
+        r = await api.client.post("/api/ai/generate-outline", json={"novel_id": fourth["id"]}, headers=h)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_tasks"
+        assert int(r.headers["retry-after"]) > 0
+        gate.release_all.set()
+        await api.services.supervisor.wait_idle(20)
+
+
+async def test_polling_etag_and_lists(eng: Api, gate: Gate) -> None:
+    gate.release_all.set()
+    h = await eng.register()
+    other = await eng.register("someone")
+    novel = await eng.novel(h)
+    ids = []
+    for i in range(5):
+        task = await _submit(eng, h, novel["id"], label=str(i))
+        await wait_for_status(eng, h, task["id"], {"completed"})
+        ids.append(task["id"])
+    r = await eng.client.get(f"/api/tasks/{ids[0]}", headers=h)
+    etag = r.headers["etag"]
+    r2 = await eng.client.get(f"/api/tasks/{ids[0]}", headers={"If-None-Match": etag, **h})
+    assert r2.status_code == 304 and r2.content == b""
+    assert (await eng.client.get(f"/api/tasks/{ids[0]}", headers={"If-None-Match": '"x"', **h})).status_code == 200
+    assert (await eng.client.get(f"/api/tasks/{ids[0]}", headers=other)).status_code == 404
+
+    page = (await eng.client.get("/api/tasks?limit=2", headers=h)).json()
+    assert [t["id"] for t in page["items"]] == ids[::-1][:2]
+    seen = [t["id"] for t in page["items"]]
+    while page["next_cursor"]:
+        page = (await eng.client.get(f"/api/tasks?limit=2&cursor={page['next_cursor']}", headers=h)).json()
+        seen += [t["id"] for t in page["items"]]
+    assert seen == ids[::-1]
+    by_novel = (await eng.client.get(f"/api/novels/{novel['id']}/tasks", headers=h)).json()
+    assert [t["id"] for t in by_novel["items"]] == ids[::-1] and by_novel["next_cursor"] is None
+    assert (await eng.client.get("/api/tasks?status=completed&task_type=generate_outline", headers=h)).json()[
+        "items"
+    ]
+    assert (await eng.client.get("/api/tasks?status=failed", headers=h)).json()["items"] == []
+    assert (await eng.client.get(f"/api/tasks?novel_id={novel['id']}", headers=other)).json()["items"] == []
+    assert (await eng.client.get("/api/tasks?novel_id=99999999999999999999", headers=h)).json()["items"] == []
+    for query in ("status=done", "task_type=nope", "cursor=bad", "limit=0", "limit=101", "limit=x", "novel_id=x"):
+        r = await eng.client.get(f"/api/tasks?{query}", headers=h)
+        assert r.status_code == 422, query
+        assert r.json()["error"]["code"] == "validation_error"
+    assert (await eng.client.get("/api/tasks/active", headers=h)).json() == {"items": []}
+    out = (await eng.client.get(f"/api/tasks/{ids[0]}/output", headers=h)).json()
+    assert out == {"text": "", "complete": True}
+
+
+async def test_deleting_a_novel_cancels_its_tasks(eng: Api, gate: Gate) -> None:
+    h = await eng.register()
+    novel = await eng.novel(h)
+    task = await _submit(eng, h, novel["id"])
+    await gate.wait_started(1)
+    assert (await eng.client.delete(f"/api/novels/{novel['id']}", headers=h)).status_code == 204
+    assert gate.cancelled == [novel["id"]]
+    assert (await eng.client.get(f"/api/tasks/{task['id']}", headers=h)).status_code == 404
+    assert (await eng.client.get(f"/api/novels/{novel['id']}", headers=h)).status_code == 404
