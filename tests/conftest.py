@@ -81,20 +81,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "novawrite.sqlite3"
-        shutil.copyfile(template, path)
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    template_name: str = request.getfixturevalue("pg_template")
+def postgres_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of the test's own."""
     name = f"nw_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
     try:
         yield _pg_url(name)
     finally:
         asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "novawrite.sqlite3"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

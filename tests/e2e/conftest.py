@@ -197,10 +197,12 @@ def signed_in(api: Api) -> str:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """Save the page at 1280x800 and at 390 px wide as artifacts/screenshots/<name>-1280.png / -390.png."""
+    """Save the page as artifacts/screenshots/<name>-1280.png (1280x800), <name>-390.png
+    (390x844) and <name>-390-full.png (390 wide, the whole page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or {"width": 1280, "height": 800}
     page.screenshot(path=str(SCREENSHOTS / f"{name}-1280.png"))
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-390-full.png"), full_page=True)
     page.set_viewport_size(size)

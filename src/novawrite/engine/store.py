@@ -49,6 +49,9 @@ TASK_COLUMNS = (
 )
 
 
+STARTED_MESSAGE = "Started"
+
+
 class LeaseLost(Exception):
     """This process no longer owns the running task (its lease expired and another took it)."""
 
@@ -159,6 +162,7 @@ class TaskStore:
                         started_at=func.coalesce(T.c.started_at, now),
                         updated_at=now,
                         seq=T.c.seq + 1,
+                        message=STARTED_MESSAGE,
                     )
                     .returning(
                         T.c.id,
