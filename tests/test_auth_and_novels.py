@@ -289,3 +289,17 @@ async def test_chapter_and_revisions(api: Api) -> None:
     other = await api.novel(h, title="Other")
     r = await api.client.get(f"/api/novels/{other['id']}/chapters/{chapter_id}", headers=h)
     assert r.status_code == 404
+
+
+async def test_nul_characters_are_a_validation_error(api: Api) -> None:
+    h = await api.register()
+    for path, body in (
+        ("/api/novels", {"title": "a\x00b"}),
+        ("/api/novels", {"title": "ok", "synopsis": "x\x00"}),
+        ("/api/auth/login", {"username": "a\x00", "password": "12345678"}),
+        ("/api/auth/register", {"username": "abc", "password": "1234567\x008"}),
+    ):
+        r = await api.client.post(path, json=body, headers=h)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["details"][0]["field"] in body
+    assert (await api.client.get("/api/novels", headers=h)).json()["items"] == []

@@ -201,8 +201,8 @@ def screenshot(page: Page, name: str) -> None:
     (390x844) and <name>-390-full.png (390 wide, the whole page)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size or {"width": 1280, "height": 800}
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-1280.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-1280.png"), animations="disabled")
     page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"))
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-390-full.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-390.png"), animations="disabled")
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-390-full.png"), full_page=True, animations="disabled")
     page.set_viewport_size(size)

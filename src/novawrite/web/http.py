@@ -63,10 +63,30 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise InvalidJson("Request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidJson("Request body must be a JSON object")
+    nul = _find_nul(data, "")
+    if nul is not None:
+        # PostgreSQL cannot store U+0000 in text; no author means to send it.
+        raise ValidationFailed([{"field": nul, "message": "Text must not contain the NUL character"}])
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise ValidationFailed(validation_details(error)) from None
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _find_nul(key, path or "body") or _find_nul(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _find_nul(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def parse_query(params: Mapping[str, str], model: type[M]) -> M:

@@ -111,7 +111,7 @@ function renderValue(value) {
     if (value.every((item) => item === null || typeof item !== "object")) return h("span", {}, value.join(locale === "zh-CN" ? "、" : ", "));
     return h("ol", { class: "result-list" }, value.map((item) => h("li", {}, renderItem(item))));
   }
-  return h("dl", { class: "result-fields" }, Object.entries(value).map(([key, v]) => h("div", { class: "result-field" }, h("dt", {}, key), h("dd", {}, renderValue(v)))));
+  return h("dl", { class: "result-fields" }, Object.entries(value).map(([key, v]) => h("div", { class: "result-field" }, h("dt", {}, key.replace(/_/g, " ")), h("dd", {}, renderValue(v)))));
 }
 
 function renderItem(item) {
