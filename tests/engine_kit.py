@@ -62,12 +62,12 @@ class Gate:
 
     async def generate(self, ctx: GenerationContext) -> GateResult:
         novel_id = ctx.novel.id
-        self.started.append(novel_id)
         self.running += 1
         self.max_running = max(self.max_running, self.running)
-        await self._notify()
         try:
             await ctx.progress.update(10, "started")
+            self.started.append(novel_id)  # counted as started once its first progress is stored
+            await self._notify()
             for text in self.chunks:
                 await ctx.progress.chunk(text)
             if self.fail_with is not None:

@@ -27,7 +27,6 @@ from novawrite import __version__
 from novawrite.db import migrate
 from novawrite.db.engine import Database
 from novawrite.engine.bus import EventBus
-from novawrite.engine.store import TaskStore
 from novawrite.engine.supervisor import Supervisor
 from novawrite.generators.base import RetryPolicy
 from novawrite.generators.registry import TaskKind, default_kinds
@@ -139,7 +138,7 @@ def create_app(
             supervisor=supervisor,
             users=Users(db, Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)),
             novels=Novels(db),
-            tasks=Tasks(TaskStore(db), supervisor, kinds, settings.max_unfinished_per_user),
+            tasks=Tasks(supervisor.store, supervisor, kinds, settings.max_unfinished_per_user),
             kinds=kinds,
         )
         app.state.novawrite = services

@@ -98,13 +98,22 @@ class Claimed:
     started_at: datetime
 
 
-async def _add_event(conn: AsyncConnection, pk: int, event: TaskEvent, now: datetime) -> None:
-    await conn.execute(insert(E).values(task_pk=pk, seq=event.seq, kind=event.kind, data=event.data, created_at=now))
+# PostgreSQL NOTIFY channel for committed events; payload "origin task_id seq".
+CHANNEL = "novawrite_events"
 
 
 class TaskStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, origin: str = "") -> None:
         self.db = db
+        #: Who writes through this store (the supervisor's owner id); listeners skip their own.
+        self.origin = origin
+
+    async def add_event(self, conn: AsyncConnection, pk: int, event: TaskEvent, now: datetime) -> None:
+        """Store an event inside the caller's transaction (on PostgreSQL, notified at its commit)."""
+        await conn.execute(insert(E).values(task_pk=pk, seq=event.seq, kind=event.kind, data=event.data, created_at=now))
+        if not self.db.is_sqlite:
+            payload = f"{self.origin} {event.task_id} {event.seq}"
+            await conn.execute(select(func.pg_notify(CHANNEL, payload)))
 
     # --- reads -------------------------------------------------------------------------
 
@@ -190,7 +199,7 @@ class TaskStore:
                 ).scalar_one_or_none()
             data = event_data(row.id, row.seq, TaskStatus.RUNNING, row.progress, row.message, attempt=row.attempt)
             event = TaskEvent.of(row.id, row.user_id, row.seq, EventKind.STATUS, data)
-            await _add_event(conn, pk, event, now)
+            await self.add_event(conn, pk, event, now)
         claimed = Claimed(
             pk=pk,
             id=row.id,
@@ -235,7 +244,7 @@ class TaskStore:
             changed = await conn.execute(update(T).where(*self._mine(task, owner)).values(**values))
             if changed.rowcount != 1:
                 raise LeaseLost(task.id)
-            await _add_event(conn, task.pk, event, now)
+            await self.add_event(conn, task.pk, event, now)
         task.seq = seq
         return event
 
@@ -284,7 +293,7 @@ class TaskStore:
                 await session.flush()
             finally:
                 await session.close()
-            await _add_event(conn, task.pk, event, now)
+            await self.add_event(conn, task.pk, event, now)
         task.seq = seq
         return event
 
@@ -324,7 +333,7 @@ class TaskStore:
             )
             if changed.rowcount != 1:
                 return None
-            await _add_event(conn, task.pk, event, now)
+            await self.add_event(conn, task.pk, event, now)
         task.seq = seq
         return event
 
@@ -371,7 +380,7 @@ class TaskStore:
         )
         if changed.rowcount != 1:
             return None
-        await _add_event(conn, row.pk, event, now)
+        await self.add_event(conn, row.pk, event, now)
         return event
 
     async def requeue_expired(self, max_attempts: int, message: str) -> list[TaskEvent]:
@@ -442,7 +451,7 @@ class TaskStore:
                     )
                 )
                 if changed.rowcount == 1:
-                    await _add_event(conn, row.pk, event, now)
+                    await self.add_event(conn, row.pk, event, now)
                 else:  # claimed in the meantime (another process): cancel it as running
                     event = None
             if event is None and row.status in (TaskStatus.PENDING, TaskStatus.RUNNING):

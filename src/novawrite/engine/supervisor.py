@@ -30,6 +30,7 @@ from novawrite.db.engine import Database
 from novawrite.db.models import TaskStatus
 from novawrite.engine.bus import EventBus
 from novawrite.engine.events import TaskEvent
+from novawrite.engine.notify import PgListener
 from novawrite.engine.progress import TaskProgress
 from novawrite.engine.snapshot import NovelGone, load_novel_view
 from novawrite.engine.store import Claimed, LeaseLost, TaskStore
@@ -67,13 +68,13 @@ class Supervisor:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
-        self.store = TaskStore(db)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.store = TaskStore(db, origin=self.owner)
         self.db = db
         self.bus = bus
         self.provider = provider
         self.kinds = kinds
         self.retry = retry or RetryPolicy(max_retries=settings.provider_max_retries)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.runners: dict[str, Runner] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -83,10 +84,14 @@ class Supervisor:
         self._turn = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
         self.completed = 0
+        self.listener: PgListener | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        if not self.db.is_sqlite:
+            self.listener = PgListener(self.db.url, self.store, self.bus, self.wake)
+            self.listener.start()
         await self._sweep()
         for coro, name in ((self._dispatch(), "dispatcher"), (self._maintain(), "lease keeper")):
             task = asyncio.create_task(coro, name=name)
@@ -109,6 +114,8 @@ class Supervisor:
             _, stuck = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_seconds)
             for task in stuck:
                 log.warning("still running at shutdown: %s", task.get_name())
+        if self.listener is not None:
+            await self.listener.stop()
 
     async def wait_idle(self, timeout: float) -> None:
         """Wait until nothing runs (tests and benchmarks)."""

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from novawrite.db.engine import MAX_ID, valid_id
 from novawrite.db.models import Chapter, TaskStatus, utcnow
 from novawrite.engine.events import EventKind, TaskEvent, event_data
-from novawrite.engine.store import TASK_COLUMNS, E, T, TaskStore, active_filter, task_view
+from novawrite.engine.store import TASK_COLUMNS, T, TaskStore, active_filter, task_view
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
@@ -181,9 +181,8 @@ class Tasks:
                     )
                 ).scalar_one()
                 data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
-                await conn.execute(
-                    insert(E).values(task_pk=pk, seq=1, kind=EventKind.STATUS, data=data, created_at=now)
-                )
+                event = TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data)
+                await self.store.add_event(conn, pk, event, now)
                 row = (await conn.execute(select(*TASK_COLUMNS).where(T.c.pk == pk))).one()
         except IntegrityError:
             if idempotency_key is not None and digest is not None:
@@ -196,7 +195,7 @@ class Tasks:
             raise Conflict(
                 "task_conflict", f"A {kind.task_type} task is already pending or running for this novel", task_id=active
             ) from None
-        self.supervisor.bus.publish(TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data))
+        self.supervisor.bus.publish(event)
         self.supervisor.wake()
         return task_view(row)
 
