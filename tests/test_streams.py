@@ -115,7 +115,7 @@ async def test_stream_edges_and_errors(servers: Servers) -> None:
 
         # Not a non-negative integer: counts as 0, so everything is replayed.
         for bad in ("abc", "-1", "1.5", "", "1e3", "٣", "0x2"):
-            for how in ("header", "query"):
+            for how in ("header", "query") if bad.isascii() else ("query",):
                 if how == "header":
                     r = await api.task_events(task["id"], last_event_id=bad)
                 else:

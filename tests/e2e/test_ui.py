@@ -447,12 +447,12 @@ def test_notification_when_hidden(browser: Browser, server: Server) -> None:
         page.goto(f"/novels/{novel['id']}")
         expect(page.locator("body")).to_have_attribute("data-live-mode", "stream")
         expect(page.locator("#notify-button")).to_be_hidden()  # already granted: nothing to ask
-        task = api.generate("generate-foreshadowings", {"novel_id": novel["id"], "count": 2})
+        api.generate("generate-foreshadowings", {"novel_id": novel["id"], "count": 2})
         page.wait_for_function("() => window.__notifications.length > 0", timeout=30_000)
         notes = page.evaluate("window.__notifications")
         assert notes[0]["title"] == "NovaWrite"
         assert "Foreshadowing" in notes[0]["body"]
-        expect(page.locator(f'.task-card[data-task-id="{task["id"]}"]')).to_have_attribute("data-status", "completed")
+        # Started elsewhere (here: the API), its result still shows up in the open workspace.
         expect(page.locator('[data-section="foreshadowings"] .item')).to_have_count(2)
     finally:
         context.close()

@@ -79,6 +79,7 @@ class Supervisor:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._busy = asyncio.Event()
         self._stopping = False
         self._served: dict[int, int] = {}
         self._turn = itertools.count()
@@ -173,6 +174,7 @@ class Supervisor:
 
     def _start(self, claimed: Claimed) -> None:
         self._idle.clear()
+        self._busy.set()
         task = asyncio.create_task(self._run(claimed), name=f"task {claimed.id}")
         self.runners[claimed.id] = Runner(claimed, task)
         log.info(
@@ -187,6 +189,7 @@ class Supervisor:
             self.runners.pop(claimed.id, None)
             if not self.runners:
                 self._idle.set()
+                self._busy.clear()
             self.wake()
 
         task.add_done_callback(done)
@@ -198,6 +201,7 @@ class Supervisor:
         renew_every = self.settings.lease_seconds / 3
         last_renew = time.monotonic()
         while True:
+            await self._busy.wait()  # idle: no timer at all
             await asyncio.sleep(min(1.0, renew_every))
             if not self.runners:
                 continue

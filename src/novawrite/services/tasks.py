@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,9 @@ from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
 from novawrite.services.novels import owned_novel_id
 
-PENDING_MESSAGE = {"zh": "排队等待中", "en": "Queued"}
+PENDING_MESSAGE = {"en": "Queued"}  # the novel's language is not read at submit
+
+log = logging.getLogger("novawrite.engine")
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class Tasks:
             ) from None
         self.supervisor.bus.publish(event)
         self.supervisor.wake()
+        log.info("task=%s type=%s user=%s status=pending attempt=%s", task_id, kind.task_type, user_id, attempt)
         return task_view(row)
 
     async def _active_of(self, novel_id: int, task_type: str, scope: int) -> str | None:

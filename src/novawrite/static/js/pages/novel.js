@@ -224,17 +224,29 @@ function onTaskState(id, state, terminalEvent) {
   }
 }
 
-async function learn(id) {
+const learning = new Map(); // task id -> the latest live update that arrived while we looked it up
+
+async function learn(id, update) {
   // A task we have not seen (started in another tab): is it this novel's?
   others.add(id);
+  learning.set(id, update);
+  let task = null;
   try {
-    const task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
-    if (String(task.novel_id) === String(novelId) && !isTerminal(task.status)) {
-      others.delete(id);
-      attach(task);
-    }
+    task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
   } catch {
     /* gone already */
+  }
+  const latest = learning.get(id);
+  learning.delete(id);
+  if (!task || String(task.novel_id) !== String(novelId)) return;
+  others.delete(id);
+  if (!isTerminal(task.status)) {
+    attach(task);
+    if (latest && latest !== update) onLive(latest); // it moved on (or finished) meanwhile
+  } else if (task.status === "completed") {
+    mine.set(id, task.task_type);
+    if (task.task_type === "write_chapter_content") reloadNovel("chapter");
+    else reloadNovel(KINDS[task.task_type].section);
   }
 }
 
@@ -261,7 +273,8 @@ function onLive(update) {
   const u = taskUpdate(update);
   if (!u) return;
   if (!mine.has(u.id)) {
-    if (!others.has(u.id) && !isTerminal(u.status)) learn(u.id);
+    if (learning.has(u.id)) learning.set(u.id, update);
+    else if (!others.has(u.id) && !isTerminal(u.status)) learn(u.id, update);
     return;
   }
   const terminal = isTerminal(u.status) ? (u.event && isTerminal(u.event) ? u.event : u.status) : null;

@@ -76,15 +76,22 @@ function syncUrl() {
   history.replaceState(null, "", query ? `/tasks?${query}` : "/tasks");
 }
 
-async function learn(id) {
+const learning = new Map(); // task id -> the latest live update that arrived while we looked it up
+
+async function learn(id, update = null) {
   seen.add(id);
+  learning.set(id, update);
+  let task = null;
   try {
-    const task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
-    if (!rows.has(id) && matches(task)) {
-      addRow(task, "prepend");
-    }
+    task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
   } catch {
     /* gone */
+  }
+  const latest = learning.get(id);
+  learning.delete(id);
+  if (task && !rows.has(id) && matches(task)) {
+    addRow(task, "prepend");
+    if (latest && latest !== update) onLive(latest); // it moved on (or finished) meanwhile
   }
 }
 
@@ -106,8 +113,10 @@ function onLive(update) {
   if (row) {
     // A filter on status: the row keeps showing where the task went.
     row.update(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error });
+  } else if (learning.has(u.id)) {
+    learning.set(u.id, update);
   } else if (!seen.has(u.id)) {
-    learn(u.id);
+    learn(u.id, update);
   }
 }
 
