@@ -129,6 +129,7 @@ def test_generate_dialog_validates_and_keyboard_works(page: Page, api: Api, sign
     novel = api.novel("Keyboard")
     page.goto(f"/novels/{novel['id']}")
     button = page.locator('[data-section="timeline_events"]').get_by_role("button", name="Generate")
+    expect(button).to_be_enabled()  # once the novel has loaded
     button.focus()
     page.keyboard.press("Enter")
     dialog = page.locator("#generate-dialog")

@@ -147,6 +147,7 @@ function renderAll() {
   renderTree();
   for (const section of Object.keys(LISTS)) renderList(section);
   root.setAttribute("aria-busy", "false");
+  for (const button of document.querySelectorAll(".generate-button")) button.disabled = false;
 }
 
 async function reloadNovel(section) {
