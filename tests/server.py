@@ -31,6 +31,8 @@ import httpx
 import pytest
 
 SECRET = "server-test-secret-key-0123456789abcdef0123456789"
+#: ``python -m novawrite serve`` is the default; this is the other documented way to run it.
+UVICORN = ["-m", "uvicorn", "novawrite.app:app", "--host", "127.0.0.1", "--port", "{port}"]
 POLL = 0.05  # seconds between polls of something that cannot be awaited (a port, a process)
 TERMINAL = ("completed", "failed", "cancelled")
 
@@ -167,8 +169,8 @@ class Servers:
         self.started.append(server)
         return server
 
-    async def start(self, **env: object) -> ServerProcess:
-        return await self.make(**env).start()
+    async def start(self, command: list[str] | None = None, **env: object) -> ServerProcess:
+        return await self.make(command, **env).start()
 
 
 def server_env(database_url: str) -> dict[str, str]:

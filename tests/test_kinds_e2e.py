@@ -30,8 +30,9 @@ from novawrite.generators.base import RetryPolicy
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
 from tests.engine_kit import wait_for_status
-from tests.fakes import Fail, FakeGemini, FakeOpenAI, Request, Stream, Text
+from tests.fakes import Fail, FakeGemini, FakeOpenAI, Hang, Request, Stream, Text
 from tests.fakes.http_server import Response
+from tests.fakes.script import ScriptedServer
 
 GEMINI_KEY = "e2e-gemini-key"
 GEMINI_MODEL = "gemini-e2e-flash"
@@ -52,8 +53,19 @@ def _numbers(text: str) -> list[int]:
     return [int(n) for n in re.findall(r"\d+", text)]
 
 
+# What the fake reads in a prompt, in English and in Chinese (generators/*.py word them so).
+PLAN_VOLUMES = (r"the `volumes` list \(volumes ([\d, ]+);", r"volumes 列表（第 ([\d, ]+) 卷")
+BATCH_CHAPTERS = (r": chapters ([\d, ]+)\. The `chapters` list", r"以下章节的大纲：第 ([\d, ]+) 章")
+COUNTS = {
+    "characters": (r"Create (\d+) new characters", r"新设计 (\d+) 个人物"),
+    "world_settings": (r"Add (\d+) new world settings", r"新增 (\d+) 条世界设定"),
+    "timeline_events": (r"timeline with (\d+) events", r"续写 (\d+) 个时间线事件"),
+    "foreshadowings": (r"Design (\d+) new pieces of foreshadowing", r"设计 (\d+) 条新伏笔"),
+}
+
+
 class Answers:
-    """Builds a valid answer for each request from its schema and its (English) prompt.
+    """Builds a valid answer for each request from its schema and its prompt (English or Chinese).
 
     Like a careless model, it proposes one name the prompt said not to reuse (in
     another case, padded with spaces) before its fresh ones, so that the app's
@@ -79,14 +91,18 @@ class Answers:
 
     @staticmethod
     def _avoid(user: str) -> list[str]:
-        match = re.search(r"Do not reuse any of these existing names: (.+)", user)
-        return [n.strip() for n in match.group(1).split(", ")] if match else []
+        if match := re.search(r"Do not reuse any of these existing names: (.+)", user):
+            return [n.strip() for n in match.group(1).split(", ")]
+        if match := re.search(r"不得重复以下已有名称：(.+)", user):
+            return [n.strip() for n in match.group(1).split("、")]
+        return []
 
     @staticmethod
-    def _count(pattern: str, user: str) -> int:
-        match = re.search(pattern, user)
-        assert match, f"the fake cannot read the count ({pattern}) in the prompt: {user[-600:]!r}"
-        return int(match.group(1))
+    def _find(patterns: tuple[str, str], user: str) -> str:
+        """The first group of the English or the Chinese pattern, whichever the prompt holds."""
+        match = re.search(patterns[0], user) or re.search(patterns[1], user)
+        assert match, f"the fake cannot read {patterns} in the prompt: {user[-600:]!r}"
+        return match.group(1)
 
     def chapter_text(self, take: int, continuation: bool) -> list[str]:
         if continuation:
@@ -95,7 +111,7 @@ class Answers:
 
     def step(self, user: str, schema: dict[str, Any] | None, streaming: bool) -> Text | Stream:
         if schema is None or streaming:
-            continuation = "was cut off here" in user
+            continuation = "was cut off here" in user or "本章已写出的部分到此中断" in user
             if not continuation:
                 self.takes += 1
             return Stream(self.chapter_text(self.takes, continuation), prompt_tokens=STREAM_USAGE[0],
@@ -108,42 +124,45 @@ class Answers:
         dup = [f"  {avoid[0].upper()} "] if avoid else []
         if fields == {"outline", "volumes"}:
             self.rounds += 1
-            match = re.search(r"the `volumes` list \(volumes ([\d, ]+);", user)
-            assert match, f"no volume numbers in the plan prompt: {user[-600:]!r}"
+            numbers = _numbers(self._find(PLAN_VOLUMES, user))
             return {
                 "outline": f"Round {self.rounds}: a keeper follows a moving map north.",
-                "volumes": [{"number": n, "title": f"Book {n} r{self.rounds}", "summary": f"Volume {n} raises the stakes."}
-                            for n in _numbers(match.group(1))],
+                "volumes": [{"number": n, "title": f"Book {n} r{self.rounds}",
+                             "summary": f"Volume {n} raises the stakes."} for n in numbers],
             }
         if fields == {"chapters"}:
-            match = re.search(r": chapters ([\d, ]+)\. The `chapters` list", user)
-            assert match, f"no chapter numbers in the batch prompt: {user[-600:]!r}"
+            numbers = _numbers(self._find(BATCH_CHAPTERS, user))
             return {"chapters": [{"number": n, "title": f"Harbour {n} r{self.rounds}",
                                   "summary": f"In chapter {n} Mara follows the map further."}
-                                 for n in _numbers(match.group(1))]}
+                                 for n in numbers]}
         if "characters" in fields:
-            count = self._count(r"Create (\d+) new characters", user)
+            count = int(self._find(COUNTS["characters"], user))
             names = dup + [self._fresh("Person") for _ in range(count)]
             return {"characters": [{"name": n, "role": "ally", "description": f"{n.strip()} keeps the light.",
                                     "traits": ["brave", "dry"], "arc": "learns to trust", "relationships": "none yet"}
                                    for n in names]}
         if "world_settings" in fields:
-            count = self._count(r"Add (\d+) new world settings", user)
+            count = int(self._find(COUNTS["world_settings"], user))
             names = dup + [self._fresh("Place") for _ in range(count)]
             return {"world_settings": [{"name": n, "category": "Location", "description": f"{n.strip()} is cold."}
                                        for n in names]}
         if "timeline_events" in fields:
-            count = self._count(r"timeline with (\d+) events", user)
+            count = int(self._find(COUNTS["timeline_events"], user))
             titles = dup + [self._fresh("Event") for _ in range(count)]
             return {"timeline_events": [{"position": 50 + i, "time_label": f"Day {i}", "title": t,
                                          "description": f"{t.strip()} happens.", "chapter_number": 1}
                                         for i, t in enumerate(titles)]}
         if "foreshadowings" in fields:
-            count = self._count(r"Design (\d+) new pieces of foreshadowing", user)
+            count = int(self._find(COUNTS["foreshadowings"], user))
             titles = dup + [self._fresh("Clue") for _ in range(count)]
             return {"foreshadowings": [{"title": t, "description": f"{t.strip()} is planted.", "planted_chapter": 1,
                                         "payoff_chapter": 2, "status": "Planted"} for t in titles]}
         raise AssertionError(f"the fake does not know a schema with fields {sorted(fields)}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A script step meaning "answer this call correctly", to script a fault after some good calls."""
 
 
 @dataclass(frozen=True)
@@ -180,9 +199,13 @@ class Answering:
         before = self.default
         sentinel = Text("__sentinel__")
         self.default = sentinel
-        step = self.next_step()  # type: ignore[attr-defined]
+        step = ScriptedServer.next_step(self)  # type: ignore[arg-type]
         self.default = before
         return step is not sentinel
+
+    def next_step(self) -> Any:
+        step = ScriptedServer.next_step(self)  # type: ignore[arg-type]
+        return self.default if isinstance(step, Answer) else step
 
     def answer(self, request: Request, user: str, schema: dict[str, Any] | None, streaming: bool) -> Response:
         with self._calls_lock:
@@ -247,6 +270,7 @@ class Env:
     headers: dict[str, str]
     fake: Fake | None
     novel_id: int
+    language: str
 
     # --- requests ----------------------------------------------------------------------
 
@@ -264,6 +288,10 @@ class Env:
         task = await self.finish(await self.submit(route, **body), timeout=timeout)
         assert task["status"] == "completed", task
         assert task["progress"] == 100 and task["result"] is not None and task["error"] is None
+        events = await self.events(task["id"])
+        progress = [data["progress"] for _, data in events]
+        assert progress == sorted(progress), f"progress went down: {progress}"
+        assert events[-1][0] == "completed" and [k for k, _ in events].count("completed") == 1
         return task
 
     async def task(self, task_id: str) -> dict[str, Any]:
@@ -324,8 +352,9 @@ def provider_settings(settings: Settings, name: str, fake: Fake | None) -> Setti
 
 @pytest.fixture
 async def env(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Env]:
-    """The app on ``request.param`` (demo, gemini or openai), a user and an English novel."""
-    name = str(request.param)
+    """The app on ``request.param`` (demo, gemini or openai), a user and a novel (English unless "-zh")."""
+    name, _, language = str(request.param).partition("-")
+    language = language or "en"
     fake: Fake | None = None
     if name in ("gemini", "openai"):
         fake = request.getfixturevalue(f"{name}_server")
@@ -333,14 +362,16 @@ async def env(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterat
     async for api in make_api(provider_settings(settings, name, fake), retry=FAST):
         assert api.services.provider.name == name  # built by the app from the settings
         headers = await api.register()
-        novel = await api.novel(
-            headers, title="The Lantern Keeper", genre="Fantasy", language="en",
-            synopsis="A lighthouse keeper finds a map whose ink moves, and follows it north.",
-        )
-        yield Env(api, headers, fake, int(novel["id"]))
+        if language == "zh":
+            novel = await api.novel(headers, title="灯塔守望者", genre="奇幻", language="zh",
+                                    synopsis="守塔人阿岚发现一张墨迹会移动的地图，循着它一路向北。")
+        else:
+            novel = await api.novel(headers, title="The Lantern Keeper", genre="Fantasy", language="en",
+                                    synopsis="A lighthouse keeper finds a map whose ink moves, and follows it north.")
+        yield Env(api, headers, fake, int(novel["id"]), language)
 
 
-ALL = pytest.mark.parametrize("env", ["demo", "gemini", "openai"], indirect=True)
+ALL = pytest.mark.parametrize("env", ["demo", "gemini", "openai", "gemini-zh"], indirect=True)
 MODELS = pytest.mark.parametrize("env", ["gemini", "openai"], indirect=True)
 GEMINI = pytest.mark.parametrize("env", ["gemini"], indirect=True)
 DEMO = pytest.mark.parametrize("env", ["demo"], indirect=True)
@@ -486,12 +517,17 @@ async def test_every_kind_end_to_end(env: Env) -> None:
     if fake is not None:
         assert novel["volumes"][0]["chapters"][0]["title"] == "Harbour 1 r2"  # the new plan's title
         # The new outline's prompts knew about the written chapter.
-        assert all("Chapters already written" in c.user for c in new_calls())
+        written = "已写成的章节" if env.language == "zh" else "Chapters already written"
+        assert all(written in c.user for c in new_calls())
 
 
-@DEMO
-async def test_a_200_chapter_outline_arrives_complete_on_the_demo_provider(env: Env) -> None:
+@pytest.mark.parametrize("env", ["demo", "gemini"], indirect=True)
+async def test_a_200_chapter_outline_arrives_complete(env: Env) -> None:
     task = await env.run("/api/ai/generate-outline", timeout=60, volumes=10, chapters_per_volume=20)
+    if env.fake is not None:
+        calls = env.calls()
+        assert len(calls) == 11  # the plan, then one batch of 20 per volume
+        assert task["usage"] == usage_of(11, JSON_USAGE)
     novel = await env.novel()
     assert [v["number"] for v in novel["volumes"]] == list(range(1, 11))
     numbers = [c["number"] for v in novel["volumes"] for c in v["chapters"]]
@@ -525,31 +561,32 @@ async def test_503_then_success_completes_after_two_calls(env: Env) -> None:
     ("env", "fail"),
     [
         ("gemini", Fail(429, "quota", headers={"Retry-After": "1"})),
-        ("gemini", Fail(429, "quota", retry_delay="1s")),
+        ("gemini-zh", Fail(429, "quota", retry_delay="1s")),
         ("openai", Fail(429, "quota", headers={"Retry-After": "1"})),
     ],
     indirect=["env"],
-    ids=["gemini-retry-after", "gemini-retry-info", "openai-retry-after"],
+    ids=["gemini-retry-after", "gemini-zh-retry-info", "openai-retry-after"],
 )
 async def test_429_waits_as_long_as_the_server_says(env: Env, fail: Fail) -> None:
     assert env.fake is not None
     env.fake.push(fail)
     task = await env.submit("/api/ai/generate-world-settings", count=1)
+    expected = "模型限流，1 秒后重试" if env.language == "zh" else "Rate limited; retrying in 1 s"
     messages: list[str] = []
 
     async def waiting() -> bool:
         current = await env.task(task["id"])
         messages.append(current["message"])
-        return "Rate limited; retrying in 1 s" in current["message"] or current["status"] in FINISHED
+        return expected in current["message"] or current["status"] in FINISHED
 
     await until(waiting, 5, "a progress message about the rate limit")
-    assert "Rate limited; retrying in 1 s" in messages[-1], messages
+    assert expected in messages[-1], messages
     done = await env.finish(task)
     assert done["status"] == "completed", done
     first, second = env.calls()
     assert second.at - first.at >= 0.9, f"retried after {second.at - first.at:.3f} s"
     progress_messages = [d["message"] for k, d in await env.events(task["id"]) if k == "progress"]
-    assert "Rate limited; retrying in 1 s" in progress_messages
+    assert expected in progress_messages
 
 
 @MODELS
@@ -610,6 +647,10 @@ async def test_a_stream_cut_mid_way_is_retried_and_the_text_adds_up(env: Env) ->
     assert saved["content"] == expected
     assert await env.chunk_text(task["id"]) == expected
     assert await env.output(task["id"]) == {"text": expected, "complete": True}
+    # What the cut call reported before it broke counts too: Gemini repeats running totals
+    # on every chunk (7 prompt, 2 of 3 output tokens here); OpenAI reports only at the end.
+    cut = (7, 2) if isinstance(env.fake, AnsweringGemini) else (0, 0)
+    assert task["usage"] == {"prompt_tokens": cut[0] + STREAM_USAGE[0], "output_tokens": cut[1] + STREAM_USAGE[1]}
 
 
 @MODELS
@@ -628,13 +669,99 @@ async def test_cancel_mid_stream_closes_the_upstream_connection(env: Env) -> Non
     await until(partial_out, 10, "the streamed pieces reach /output")
     assert fake.open_connections == 1  # the model call is still going
 
-    r = await env.api.client.post(f"/api/tasks/{task['id']}/cancel", headers=env.headers)
     cancelled_at = time.monotonic()
+    r = await env.api.client.post(f"/api/tasks/{task['id']}/cancel", headers=env.headers)
     assert r.status_code == 200, r.text
-    await fake.wait_until(lambda: fake.abandoned > abandoned and fake.open_connections == 0, timeout=1.0)
-    done = await wait_for_status(env.api, env.headers, task["id"], FINISHED, timeout=2.0)
+    assert r.json()["cancel_requested"] is True or r.json()["status"] == "cancelled", r.text
+    # The fake sees the client hang up within 1 s of the cancel request.
+    budget = 1.0 - (time.monotonic() - cancelled_at)
+    await fake.wait_until(lambda: fake.abandoned > abandoned and fake.open_connections == 0, timeout=max(budget, 0.0))
+    budget = 2.0 - (time.monotonic() - cancelled_at)
+    done = await wait_for_status(env.api, env.headers, task["id"], FINISHED, timeout=max(budget, 0.0))
     assert done["status"] == "cancelled", done
     assert time.monotonic() - cancelled_at <= 2.0
+    assert done["error"] is None and done["result"] is None
     assert await env.output(task["id"]) == {"text": partial, "complete": False}
     saved = await env.chapter(chapter_id)
     assert saved["content"] == "" and saved["word_count"] == 0
+
+
+def _plan_answer(volumes: int) -> Text:
+    return Text(json.dumps({
+        "outline": "A keeper follows a moving map north.",
+        "volumes": [{"number": n, "title": f"Book {n}", "summary": f"Volume {n} raises the stakes."}
+                    for n in range(1, volumes + 1)],
+    }))
+
+
+@GEMINI
+async def test_outline_chapters_left_out_or_placeholders_are_asked_for_again(env: Env) -> None:
+    assert env.fake is not None
+    env.fake.push(
+        _plan_answer(1),
+        Text(json.dumps({"chapters": [
+            {"number": 1, "title": "The Lamp", "summary": "Mara finds the map."},
+            {"number": 2, "title": "The Bell", "summary": "The map moves at night."},
+            {"number": 3, "title": "Omitted", "summary": "(remaining chapters omitted for brevity)"},
+        ]})),
+    )
+    task = await env.run("/api/ai/generate-outline", volumes=1, chapters_per_volume=4)
+    calls = env.calls()
+    assert len(calls) == 3
+    assert ": chapters 3, 4." in calls[2].user and "left these chapters out" in calls[2].user
+    chapters = (await env.novel())["volumes"][0]["chapters"]
+    assert [c["number"] for c in chapters] == [1, 2, 3, 4]
+    assert [c["title"] for c in chapters] == ["The Lamp", "The Bell", "Harbour 3 r1", "Harbour 4 r1"]
+    # Two scripted answers (Text's default usage, 7 and 11) and one from the fake.
+    assert task["usage"] == {"prompt_tokens": 7 + 7 + JSON_USAGE[0], "output_tokens": 11 + 11 + JSON_USAGE[1]}
+
+
+@GEMINI
+async def test_a_retry_after_a_failure_in_batch_4_of_5_reuses_batches_1_to_3(env: Env) -> None:
+    assert env.fake is not None
+    env.fake.push(Answer(), Answer(), Answer(), Answer(), Fail(400, "Request contains an invalid argument."))
+    failed = await env.finish(await env.submit("/api/ai/generate-outline", volumes=5, chapters_per_volume=2))
+    assert failed["status"] == "failed" and failed["error"]["code"] == "provider_error", failed
+    assert len(env.calls()) == 5  # the plan, batches 1-3, and the failed batch 4
+    assert (await env.novel())["volumes"] == []  # nothing applied from a failed task
+
+    r = await env.api.client.post(f"/api/tasks/{failed['id']}/retry", headers=env.headers)
+    assert r.status_code == 202, r.text
+    retried = await env.finish(dict(r.json()))
+    assert retried["status"] == "completed", retried
+    assert retried["retry_of"] == failed["id"] and retried["attempt"] == failed["attempt"] + 1
+    again = env.calls()[5:]
+    assert [_numbers(Answers._find(BATCH_CHAPTERS, c.user)) for c in again] == [[7, 8], [9, 10]]
+    novel = await env.novel()
+    assert [c["number"] for v in novel["volumes"] for c in v["chapters"]] == list(range(1, 11))
+
+
+@GEMINI
+async def test_rate_limited_beyond_the_retries_fails_with_provider_rate_limited(env: Env) -> None:
+    assert env.fake is not None
+    env.fake.push(*[Fail(429, "quota exhausted")] * 5)
+    task = await env.finish(await env.submit("/api/ai/generate-characters", count=1))
+    assert task["status"] == "failed", task
+    assert task["error"]["code"] == "provider_rate_limited"
+    assert len(env.calls()) == 1 + FAST.max_retries
+
+
+@MODELS
+async def test_cancel_while_waiting_for_a_json_answer_closes_the_upstream_connection(env: Env) -> None:
+    fake = env.fake
+    assert fake is not None
+    fake.push(Hang())
+    abandoned = fake.abandoned
+    task = await env.submit("/api/ai/generate-world-settings", count=2)
+    await fake.wait_until(lambda: len(env.calls()) == 1 and fake.open_connections == 1, timeout=10)
+
+    cancelled_at = time.monotonic()
+    r = await env.api.client.post(f"/api/tasks/{task['id']}/cancel", headers=env.headers)
+    assert r.status_code == 200, r.text
+    budget = 1.0 - (time.monotonic() - cancelled_at)
+    await fake.wait_until(lambda: fake.abandoned > abandoned and fake.open_connections == 0, timeout=max(budget, 0.0))
+    done = await wait_for_status(env.api, env.headers, task["id"], FINISHED, timeout=2.0)
+    assert done["status"] == "cancelled", done
+    assert time.monotonic() - cancelled_at <= 2.0
+    assert len(env.calls()) == 1
+    assert (await env.novel())["world_settings"] == []

@@ -28,6 +28,7 @@ from novawrite.web.schemas import (
 router = ApiRouter("tasks")
 
 IDEMPOTENCY_HEADER = "idempotency-key"
+MAX_SEQ = 2**31 - 1
 
 
 def task_response(task: dict, status: int = 200) -> Response:  # type: ignore[type-arg]
@@ -135,7 +136,10 @@ def _last_event_id(request: Request) -> int:
     if raw is None:
         raw = request.query_params.get("last_event_id")
     raw = (raw or "").strip()
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+    if not (raw.isascii() and raw.isdigit()):
+        return 0
+    # Any value past the largest seq a task can have replays nothing (seq is a 32-bit INTEGER).
+    return MAX_SEQ if len(raw) > 10 else min(int(raw), MAX_SEQ)
 
 
 def _event_stream(call: Call, body: AsyncIterator[bytes]) -> Response:
