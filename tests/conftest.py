@@ -154,3 +154,9 @@ async def make_api(settings: Settings, **app_kwargs: Any) -> AsyncIterator[Api]:
 async def api(settings: Settings) -> AsyncIterator[Api]:
     async for value in make_api(settings):
         yield value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Playwright's sync API keeps an event loop running in the main thread until the
+    # session ends, and the database fixtures use asyncio.run: browser tests go last.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
