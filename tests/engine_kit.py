@@ -18,6 +18,7 @@ from novawrite.db.models import Character
 from novawrite.generators.base import GenerationContext, retry_transient
 from novawrite.generators.registry import TaskKind
 from novawrite.providers.base import Completion, Prompt, ProviderError
+from tests.waiting import until
 
 
 class GateParams(BaseModel):
@@ -136,14 +137,15 @@ class NullProvider:
         return None
 
 
-async def wait_for_status(api: Any, headers: dict[str, str], task_id: str, statuses: set[str], timeout: float = 10) -> dict[str, Any]:
+async def wait_for_status(
+    api: Any, headers: dict[str, str], task_id: str, statuses: set[str], timeout: float = 10
+) -> dict[str, Any]:
     """Poll the task with a deadline until it reaches one of ``statuses``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        task = (await api.client.get(f"/api/tasks/{task_id}", headers=headers)).json()
-        if task["status"] in statuses:
-            return dict(task)
-        if loop.time() > deadline:
-            raise AssertionError(f"task {task_id} stayed {task['status']}, wanted {statuses}")
-        await asyncio.sleep(0.02)
+    task: dict[str, Any] = {}
+
+    async def reached() -> bool:
+        task.update((await api.client.get(f"/api/tasks/{task_id}", headers=headers)).json())
+        return task["status"] in statuses
+
+    await until(reached, timeout, f"task {task_id} reaches {statuses}")
+    return task

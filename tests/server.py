@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.waiting import until
+
 SECRET = "server-test-secret-key-0123456789abcdef0123456789"
 #: ``python -m novawrite serve`` is the default; this is the other documented way to run it.
 UVICORN = ["-m", "uvicorn", "novawrite.app:app", "--host", "127.0.0.1", "--port", "{port}"]
@@ -332,14 +334,14 @@ class Api:
 
     async def wait_task(self, task_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 30) -> dict[str, Any]:
         """Poll the task (the polling API) with a deadline until its status is one of ``statuses``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            task = await self.task(task_id)
-            if task["status"] in statuses:
-                return task
-            if time.monotonic() > deadline:
-                raise AssertionError(f"task {task_id} still {task['status']} after {timeout}s, wanted {statuses}")
-            await asyncio.sleep(POLL)
+        task: dict[str, Any] = {}
+
+        async def reached() -> bool:
+            task.update(await self.task(task_id))
+            return task["status"] in statuses
+
+        await until(reached, timeout, f"task {task_id} reaches {statuses}")
+        return task
 
     @asynccontextmanager
     async def open_stream(self, path: str, *, headers: dict[str, str] | None = None,

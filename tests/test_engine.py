@@ -15,6 +15,7 @@ from novawrite.providers.base import ProviderError
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
 from tests.engine_kit import Gate, NullProvider, applied_count, wait_for_status
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -163,13 +164,12 @@ async def test_shutdown_requeues_running_work(settings: Settings, gate: Gate) ->
     second.release_all.set()
     async for api in _api(settings, second, max_concurrency=1):
         await api.services.supervisor.wait_idle(10)
-        await asyncio.wait_for(_until_completed(api, task["id"]), 10)
+        await until(lambda: _completed(api, task["id"]), 10, "the requeued task completes")
         assert await applied_count(api.services.db, novel["id"]) == 1
 
 
-async def _until_completed(api: Api, task_id: str) -> None:
-    while (await api.services.tasks.store.row(task_id)).status != "completed":
-        await asyncio.sleep(0.02)
+async def _completed(api: Api, task_id: str) -> bool:
+    return bool((await api.services.tasks.store.row(task_id)).status == "completed")
 
 
 async def test_expired_lease_is_recovered_then_gives_up(settings: Settings, gate: Gate) -> None:

@@ -12,12 +12,11 @@ Each test runs on SQLite and on PostgreSQL (the ``settings`` fixture).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from novawrite.generators.base import RetryPolicy
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
 from tests.engine_kit import wait_for_status
+from tests.waiting import until
 from tests.fakes import Fail, FakeGemini, FakeOpenAI, Hang, Request, Stream, Text
 from tests.fakes.http_server import Response
 from tests.fakes.script import ScriptedServer
@@ -375,15 +375,6 @@ ALL = pytest.mark.parametrize("env", ["demo", "gemini", "openai", "gemini-zh"], 
 MODELS = pytest.mark.parametrize("env", ["gemini", "openai"], indirect=True)
 GEMINI = pytest.mark.parametrize("env", ["gemini"], indirect=True)
 DEMO = pytest.mark.parametrize("env", ["demo"], indirect=True)
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    """Poll ``check`` until it is true, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.01)
 
 
 def key(name: str) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from novawrite.db.models import Chapter, ChapterRevision, Novel, Volume
-from novawrite.generators.base import GenerationContext, InvalidModelOutput, NovelView, ask_json
+from novawrite.generators.base import GenerationContext, InvalidModelOutput, ask_json
 from novawrite.generators.outline_prompts import batch_prompt, plan_prompt
 from novawrite.generators.prompts import pick
 from novawrite.generators.registry import TaskKind

@@ -31,7 +31,7 @@ from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
 from novawrite.services.novels import owned_novel_id
 
-PENDING_MESSAGE = {"en": "Queued"}  # the novel's language is not read at submit
+PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 
 log = logging.getLogger("novawrite.engine")
 
@@ -154,7 +154,7 @@ class Tasks:
             )
         now = utcnow()
         task_id = str(uuid.uuid4())
-        message = PENDING_MESSAGE["en"]
+        message = PENDING_MESSAGE
         try:
             async with self.db.write() as conn:
                 pk = (

@@ -63,7 +63,7 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise InvalidJson("Request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidJson("Request body must be a JSON object")
-    nul = _find_nul(data, "")
+    nul = _find_nul(data)
     if nul is not None:
         # PostgreSQL cannot store U+0000 in text; no author means to send it.
         raise ValidationFailed([{"field": nul, "message": "Text must not contain the NUL character"}])
@@ -73,19 +73,15 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise ValidationFailed(validation_details(error)) from None
 
 
-def _find_nul(value: Any, path: str) -> str | None:
+def _find_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or member name) holding U+0000, or None."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _find_nul(key, path or "body") or _find_nul(item, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _find_nul(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
+        return (path or "body") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _find_nul(key, path) or _find_nul(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
     return None
 
 

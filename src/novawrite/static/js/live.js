@@ -232,3 +232,35 @@ export function taskUpdate(update) {
   }
   return null;
 }
+
+/**
+ * Looking up tasks the page has not seen yet (started in another tab), while
+ * holding the newest live update about each that arrives during the look-up,
+ * so that the page can replay it once it knows the task.
+ */
+export class TaskLookup {
+  #pending = new Map(); // task id -> the newest update since the look-up began
+
+  /** True while ``id`` is being looked up; then ``hold`` the update instead. */
+  has(id) {
+    return this.#pending.has(id);
+  }
+
+  hold(id, update) {
+    this.#pending.set(id, update);
+  }
+
+  /** The task (null when gone) and the newest update that came after ``update``, if any. */
+  async fetch(id, update) {
+    this.#pending.set(id, update);
+    let task = null;
+    try {
+      task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
+    } catch {
+      /* gone already */
+    }
+    const latest = this.#pending.get(id);
+    this.#pending.delete(id);
+    return { task, newer: latest && latest !== update ? latest : null };
+  }
+}

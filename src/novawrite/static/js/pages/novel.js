@@ -7,7 +7,7 @@ import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTermi
 import { t, kindLabel, wordsLabel } from "../i18n.js";
 import { KINDS } from "../kinds.js";
 import { initShell } from "../shell.js";
-import { taskUpdate } from "../live.js";
+import { TaskLookup, taskUpdate } from "../live.js";
 import { TaskCard } from "../taskcard.js";
 
 const novelId = document.body.dataset.novelId;
@@ -225,25 +225,17 @@ function onTaskState(id, state, terminalEvent) {
   }
 }
 
-const learning = new Map(); // task id -> the latest live update that arrived while we looked it up
+const lookups = new TaskLookup();
 
 async function learn(id, update) {
   // A task we have not seen (started in another tab): is it this novel's?
   others.add(id);
-  learning.set(id, update);
-  let task = null;
-  try {
-    task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
-  } catch {
-    /* gone already */
-  }
-  const latest = learning.get(id);
-  learning.delete(id);
+  const { task, newer } = await lookups.fetch(id, update);
   if (!task || String(task.novel_id) !== String(novelId)) return;
   others.delete(id);
   if (!isTerminal(task.status)) {
     attach(task);
-    if (latest && latest !== update) onLive(latest); // it moved on (or finished) meanwhile
+    if (newer) onLive(newer); // it moved on (or finished) meanwhile
   } else if (task.status === "completed") {
     mine.set(id, task.task_type);
     if (task.task_type === "write_chapter_content") reloadNovel("chapter");
@@ -274,7 +266,7 @@ function onLive(update) {
   const u = taskUpdate(update);
   if (!u) return;
   if (!mine.has(u.id)) {
-    if (learning.has(u.id)) learning.set(u.id, update);
+    if (lookups.has(u.id)) lookups.hold(u.id, update);
     else if (!others.has(u.id) && !isTerminal(u.status)) learn(u.id, update);
     return;
   }

@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { h, replace, errorMessage, isTerminal } from "../dom.js";
 import { t } from "../i18n.js";
 import { initShell } from "../shell.js";
-import { taskUpdate } from "../live.js";
+import { TaskLookup, taskUpdate } from "../live.js";
 import { TaskRow } from "../taskrow.js";
 
 const filters = document.getElementById("task-filters");
@@ -76,22 +76,14 @@ function syncUrl() {
   history.replaceState(null, "", query ? `/tasks?${query}` : "/tasks");
 }
 
-const learning = new Map(); // task id -> the latest live update that arrived while we looked it up
+const lookups = new TaskLookup();
 
 async function learn(id, update = null) {
   seen.add(id);
-  learning.set(id, update);
-  let task = null;
-  try {
-    task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
-  } catch {
-    /* gone */
-  }
-  const latest = learning.get(id);
-  learning.delete(id);
+  const { task, newer } = await lookups.fetch(id, update);
   if (task && !rows.has(id) && matches(task)) {
     addRow(task, "prepend");
-    if (latest && latest !== update) onLive(latest); // it moved on (or finished) meanwhile
+    if (newer) onLive(newer); // it moved on (or finished) meanwhile
   }
 }
 
@@ -113,8 +105,8 @@ function onLive(update) {
   if (row) {
     // A filter on status: the row keeps showing where the task went.
     row.update(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error });
-  } else if (learning.has(u.id)) {
-    learning.set(u.id, update);
+  } else if (lookups.has(u.id)) {
+    lookups.hold(u.id, update);
   } else if (!seen.has(u.id)) {
     learn(u.id, update);
   }
