@@ -11,6 +11,7 @@ from the environment, so importing this module reads nothing.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from novawrite.engine.bus import EventBus
 from novawrite.engine.supervisor import Supervisor
 from novawrite.generators.base import RetryPolicy
 from novawrite.generators.registry import TaskKind, default_kinds
+from novawrite.metrics import CONTENT_TYPE, MeteredProvider, Metrics
 from novawrite.providers.base import Provider
 from novawrite.security import Passwords, TokenSigner, load_or_create_secret
 from novawrite.services.novels import Novels
@@ -37,6 +39,7 @@ from novawrite.services.tasks import Tasks
 from novawrite.services.users import Users
 from novawrite.settings import Settings
 from novawrite.web import api_auth, api_novels, api_tasks
+from novawrite.errors import Unauthorized
 from novawrite.web.errors import EXCEPTION_HANDLERS
 from novawrite.web.http import JSON
 from novawrite.web.routing import ApiRouter, openapi_document
@@ -60,6 +63,7 @@ class Services:
     novels: Novels
     tasks: Tasks
     kinds: Mapping[str, TaskKind]
+    metrics: Metrics
 
 
 def secret_path(settings: Settings) -> Path:
@@ -112,11 +116,23 @@ def create_app(
     async def openapi_json(request: Request) -> Response:
         return JSON(openapi)
 
+    async def metrics(request: Request) -> Response:
+        services = request.app.state.novawrite
+        token = settings.metrics_token
+        if token is not None:
+            scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
+                raise Unauthorized("The metrics need NOVAWRITE_METRICS_TOKEN as a Bearer token")
+        body = services.metrics.render(await services.supervisor.store.counts())
+        return Response(body, media_type=CONTENT_TYPE)
+
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
+    if settings.metrics_enabled:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
     for router in routers:
         routes.extend(router.routes())
     routes.extend(_ui_routes())
@@ -128,7 +144,9 @@ def create_app(
         db = Database(settings.database_url)
         model = provider if provider is not None else _build_provider(settings)
         bus = EventBus(settings.stream_queue_size)
-        supervisor = Supervisor(settings, db, bus, model, kinds, retry=retry)
+        metrics = Metrics()
+        supervisor = Supervisor(settings, db, bus, MeteredProvider(model, metrics), kinds, retry=retry, metrics=metrics)
+        metrics.watch(bus, lambda: len(supervisor.runners))
         services = Services(
             settings=settings,
             db=db,
@@ -140,6 +158,7 @@ def create_app(
             novels=Novels(db),
             tasks=Tasks(supervisor.store, supervisor, kinds, settings.max_unfinished_per_user),
             kinds=kinds,
+            metrics=metrics,
         )
         app.state.novawrite = services
         await supervisor.start()

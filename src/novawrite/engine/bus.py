@@ -7,13 +7,18 @@ reader can neither slow a generator nor grow memory without bound.
 
 Across processes (PostgreSQL) ``novawrite.engine.notify`` feeds events that other
 processes stored into ``publish`` here.
+
+Whoever keeps a copy of task state (the polling cache) registers ``on_change``:
+it is told the task of every published event, of every change that has no event
+(a cancel request on a running task), and ``None`` when any task may have changed
+(a novel deleted, or events possibly missed while the PostgreSQL listener reconnected).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from novawrite.engine.events import TaskEvent
@@ -66,14 +71,27 @@ class EventBus:
         self._by_task: dict[str, set[Subscription]] = {}
         self._by_user: dict[int, set[Subscription]] = {}
         self.published = 0
+        self.published_by_kind: dict[str, int] = {}
         self.dropped = 0
+        self._watchers: list[Callable[[str | None], None]] = []
 
     @property
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._by_task.values()) + sum(len(s) for s in self._by_user.values())
 
+    def on_change(self, watcher: Callable[[str | None], None]) -> None:
+        self._watchers.append(watcher)
+
+    def changed(self, task_id: str | None) -> None:
+        """A task changed without an event (``None``: any task may have)."""
+        for watcher in self._watchers:
+            watcher(task_id)
+
     def publish(self, event: TaskEvent) -> None:
         self.published += 1
+        self.published_by_kind[event.kind] = self.published_by_kind.get(event.kind, 0) + 1
+        for watcher in self._watchers:
+            watcher(event.task_id)
         for group in (self._by_task.get(event.task_id), self._by_user.get(event.user_id)):
             if group:
                 for subscription in tuple(group):

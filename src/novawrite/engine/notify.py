@@ -17,7 +17,7 @@ from collections.abc import Callable
 import asyncpg
 
 from novawrite.engine.bus import EventBus
-from novawrite.engine.store import CHANNEL, TaskStore
+from novawrite.engine.store import ANY_TASK, CHANNEL, TaskStore
 
 log = logging.getLogger("novawrite.engine")
 
@@ -62,8 +62,10 @@ class PgListener:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 delay = 0.5
                 self.ready.set()
-                # Whatever happened while we were not listening: wake the dispatcher.
+                # Whatever happened while we were not listening: wake the dispatcher,
+                # and let go of any cached task state.
                 self._wake()
+                self._bus.changed(None)
                 await lost.wait()
                 log.warning("event listener lost its connection; reconnecting")
             finally:
@@ -76,6 +78,9 @@ class PgListener:
         if origin == self._store.origin:
             return  # our own event, already published when it was committed
         task_id, _, seq = rest.partition(" ")
+        if seq == "0":
+            self._bus.changed(None if task_id == ANY_TASK else task_id)
+            return
         if seq == "1":
             self._wake()  # a task submitted to another process
         fetch = asyncio.create_task(self._publish(task_id, int(seq)), name=f"fetch {task_id}:{seq}")

@@ -99,7 +99,9 @@ class Claimed:
 
 
 # PostgreSQL NOTIFY channel for committed events; payload "origin task_id seq".
+# Seq 0 says a task changed without an event; task "*" says any task may have.
 CHANNEL = "novawrite_events"
+ANY_TASK = "*"
 
 
 class TaskStore:
@@ -115,11 +117,26 @@ class TaskStore:
             payload = f"{self.origin} {event.task_id} {event.seq}"
             await conn.execute(select(func.pg_notify(CHANNEL, payload)))
 
+    async def notify_changed(self, task_id: str | None) -> None:
+        """Tell other processes (PostgreSQL) that a task changed without an event."""
+        if not self.db.is_sqlite:
+            async with self.db.write() as conn:
+                await self._notify_changed(conn, task_id)
+
+    async def _notify_changed(self, conn: AsyncConnection, task_id: str | None) -> None:
+        if not self.db.is_sqlite:
+            await conn.execute(select(func.pg_notify(CHANNEL, f"{self.origin} {task_id or ANY_TASK} 0")))
+
     # --- reads -------------------------------------------------------------------------
 
     async def row(self, task_id: str) -> Row[Any] | None:
         async with self.db.read() as conn:
             return (await conn.execute(select(*TASK_COLUMNS, T.c.output, T.c.seq).where(T.c.id == task_id))).first()
+
+    async def view_row(self, task_id: str) -> Row[Any] | None:
+        """Just the columns of the API's Task object (no output text)."""
+        async with self.db.read() as conn:
+            return (await conn.execute(select(*TASK_COLUMNS).where(T.c.id == task_id))).first()
 
     async def events_after(self, task_pk: int, user_id: int, task_id: str, after: int) -> list[TaskEvent]:
         async with self.db.read() as conn:
@@ -148,6 +165,12 @@ class TaskStore:
                 select(T.c.user_id, func.min(T.c.pk)).where(T.c.status == TaskStatus.PENDING).group_by(T.c.user_id)
             )
             return [(r[0], r[1]) for r in rows]
+
+    async def counts(self) -> list[tuple[str, str, int]]:
+        """(status, task_type, number of tasks) over the whole table, for the metrics."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type))
+            return [(r[0], r[1], r[2]) for r in rows]
 
     async def running_per_user(self) -> dict[int, int]:
         async with self.db.read() as conn:
@@ -460,6 +483,7 @@ class TaskStore:
                     .where(T.c.pk == row.pk, T.c.status == TaskStatus.RUNNING)
                     .values(cancel_requested=True, updated_at=now)
                 )
+                await self._notify_changed(conn, task_id)
             result = (await conn.execute(select(*TASK_COLUMNS).where(T.c.pk == row.pk))).first()
         return result, event
 

@@ -29,13 +29,14 @@ from pydantic import ValidationError
 from novawrite.db.engine import Database
 from novawrite.db.models import TaskStatus
 from novawrite.engine.bus import EventBus
-from novawrite.engine.events import TaskEvent
+from novawrite.engine.events import EventKind, TaskEvent
 from novawrite.engine.notify import PgListener
 from novawrite.engine.progress import TaskProgress
 from novawrite.engine.snapshot import NovelGone, load_novel_view
 from novawrite.engine.store import Claimed, LeaseLost, TaskStore
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, RetryPolicy
 from novawrite.generators.registry import TaskKind
+from novawrite.metrics import Metrics
 from novawrite.providers.base import Provider, ProviderError
 from novawrite.settings import Settings
 
@@ -66,8 +67,10 @@ class Supervisor:
         kinds: Mapping[str, TaskKind],
         *,
         retry: RetryPolicy | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.store = TaskStore(db, origin=self.owner)
         self.db = db
@@ -349,6 +352,9 @@ class Supervisor:
         self.bus.publish(event)
         runner = self.runners.get(claimed.id)
         duration = time.monotonic() - runner.started if runner is not None else 0.0
+        if self.metrics is not None:
+            outcome = "requeued" if event.kind == EventKind.STATUS else event.kind
+            self.metrics.task_finished(claimed.task_type, outcome, duration)
         log.info(
             "task=%s type=%s user=%s status=%s attempt=%s duration=%.2fs",
             claimed.id,

@@ -30,6 +30,8 @@ from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
 from novawrite.services.novels import owned_novel_id
+from novawrite.services.task_views import TaskBody, TaskViews
+from novawrite.web.http import dumps
 
 PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 
@@ -69,6 +71,8 @@ class Tasks:
         self.supervisor = supervisor
         self.kinds = kinds
         self.max_unfinished = max_unfinished
+        self.views = TaskViews()
+        supervisor.bus.on_change(self.views.changed)
 
     # --- submit ------------------------------------------------------------------------
 
@@ -222,6 +226,23 @@ class Tasks:
         row = await self._row(user_id, task_id)
         return task_view(row)
 
+    async def poll(self, user_id: int, task_id: str) -> TaskBody:
+        """A task's encoded body for the polling endpoint, from the cache when it has not changed."""
+        cached = self.views.get(task_id)
+        if cached is None:
+            if not _is_uuid(task_id):
+                raise NotFound("Task not found")
+            token = self.views.begin_read(task_id)
+            row = None
+            try:
+                row = await self.store.view_row(task_id)
+            finally:
+                cached = TaskBody.of(row.user_id, dumps(task_view(row))) if row is not None else None
+                self.views.end_read(task_id, token, cached)
+        if cached is None or cached.user_id != user_id:
+            raise NotFound("Task not found")
+        return cached
+
     async def _row(self, user_id: int, task_id: str) -> Any:
         if not _is_uuid(task_id):
             raise NotFound("Task not found")
@@ -286,8 +307,14 @@ class Tasks:
             return task_view(row)
         if TaskStatus(row.status).finished:
             raise Conflict("task_finished", f"The task is already {row.status}")
+        self.supervisor.bus.changed(task_id)  # cancel_requested is set; the cancelled event comes later
         self.supervisor.cancel_local(task_id)
         return task_view(row)
+
+    async def novel_deleted(self) -> None:
+        """A novel and its tasks are gone: forget every cached task body, here and in other processes."""
+        self.supervisor.bus.changed(None)
+        await self.store.notify_changed(None)
 
     async def cancel_all_for_novel(self, user_id: int, novel_id: int, timeout: float = 3.0) -> None:
         async with self.db.read() as conn:

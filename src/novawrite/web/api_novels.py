@@ -47,6 +47,7 @@ async def delete_novel(call: Call) -> Response:
     novel_id = await services.novels.owned(user_id, call.path_param("novel_id"))  # 404 before touching any task
     await services.tasks.cancel_all_for_novel(user_id, novel_id)
     await services.novels.delete(user_id, novel_id)
+    await services.tasks.novel_deleted()
     return Response(status_code=204)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import AsyncIterator, Mapping
 
@@ -63,10 +62,6 @@ def _submit_handler(kind: TaskKind):  # type: ignore[no-untyped-def]
     return submit
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-
-
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
@@ -104,12 +99,11 @@ async def novel_tasks(call: Call) -> Response:
 @router.route("GET", "/api/tasks/{task_id}", summary="A task (the polling endpoint; ETag and 304)", response=TaskOut,
               errors=(304,))
 async def get_task(call: Call) -> Response:
-    body = dumps(await call.services.tasks.get(call.user.id, call.path_param("task_id")))
-    etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _matches(call.request.headers.get("if-none-match"), etag):
+    task = await call.services.tasks.poll(call.user.id, call.path_param("task_id"))
+    headers = {"ETag": task.etag, "Cache-Control": "no-cache"}
+    if _matches(call.request.headers.get("if-none-match"), task.etag):
         return Response(status_code=304, headers=headers)
-    return JSON(body, headers=headers)
+    return JSON(task.body, headers=headers)
 
 
 @router.route("GET", "/api/tasks/{task_id}/output", summary="Text generated so far", response=TaskOutputOut)

@@ -1,0 +1,167 @@
+"""/metrics, and the polling cache: polls answered from memory stay exactly as fresh as the database."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from novawrite.generators.base import RetryPolicy
+from novawrite.providers.base import Prompt, ProviderError
+from novawrite.services.task_views import TaskBody, TaskViews
+from novawrite.settings import Settings
+from tests.conftest import Api, make_api
+from tests.engine_kit import Gate, NullProvider, wait_for_status
+from tests.waiting import until
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """One sample's value from Prometheus exposition text."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, raw = head.partition("{")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', raw))
+        if metric == name and all(found.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+async def test_metrics_count_tasks_calls_events_and_subscribers(api: Api) -> None:
+    h = await api.register()
+    novel = await api.novel(h)
+    r = await api.client.post("/api/ai/generate-outline", json={"novel_id": novel["id"]}, headers=h)
+    task = r.json()["id"]
+    await wait_for_status(api, h, task, {"completed"})
+
+    async with api.services.bus.task(task):  # one live subscriber, as an open SSE stream holds
+        r = await api.client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert sample(text, "novawrite_tasks", status="completed", kind="generate_outline") == 1
+    assert sample(text, "novawrite_queue_depth") == 0
+    assert sample(text, "novawrite_tasks_running") == 0
+    assert sample(text, "novawrite_stream_subscribers") == 1
+    assert sample(text, "novawrite_task_duration_seconds_count", kind="generate_outline", outcome="completed") == 1
+    assert (sample(text, "novawrite_provider_call_seconds_count", kind="outline_plan", call="json") or 0) >= 1
+    assert sample(text, "novawrite_events_published_total", kind="completed") == 1
+    assert (sample(text, "novawrite_events_published_total", kind="progress") or 0) >= 1
+    assert sample(text, "novawrite_bus_dropped_total") == 0
+    assert sample(text, "process_resident_memory_bytes") is not None
+
+
+async def test_provider_errors_are_counted_by_kind(settings: Settings) -> None:
+    gate = Gate()
+    async for api in make_api(settings, provider=NullProvider(), kinds={"generate_outline": gate.kind()}):
+        # NullProvider refuses every call; a real generator's call through the metered provider counts it.
+        provider = api.services.supervisor.provider
+        try:
+            await provider.generate_json(Prompt(kind="outline", system="", user=""), object)  # type: ignore[arg-type]
+        except ProviderError:
+            pass
+        text = (await api.client.get("/metrics")).text
+        assert sample(text, "novawrite_provider_errors_total", kind="outline", error="permanent") == 1
+
+
+async def test_metrics_can_be_protected_or_turned_off(settings: Settings) -> None:
+    async for api in make_api(settings.with_(metrics_token="scrape-me")):
+        assert (await api.client.get("/metrics")).status_code == 401
+        r = await api.client.get("/metrics", headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+        assert (await api.client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})).status_code == 200
+    async for api in make_api(settings.with_(metrics_enabled=False)):
+        r = await api.client.get("/metrics")
+        assert r.status_code == 404 and "error" in r.json()
+
+
+def test_a_read_overtaken_by_a_change_is_not_cached() -> None:
+    views = TaskViews(capacity=2)
+    token = views.begin_read("a")
+    views.changed("a")  # an event committed while the row was being read
+    views.end_read("a", token, TaskBody.of(1, b"{}"))
+    assert views.get("a") is None
+    for name in "abc":
+        views.end_read(name, views.begin_read(name), TaskBody.of(1, name.encode()))
+    assert views.get("a") is None and len(views) == 2  # the least recently polled went first
+    views.changed(None)
+    assert len(views) == 0
+
+
+async def test_polls_follow_every_change_and_answer_304(settings: Settings) -> None:
+    gate = Gate()
+    async for api in make_api(settings, provider=NullProvider(), kinds={"generate_outline": gate.kind()}):
+        h = await api.register()
+        novel = await api.novel(h)
+        r = await api.client.post("/api/ai/generate-outline", json={"novel_id": novel["id"]}, headers=h)
+        task = r.json()["id"]
+        await gate.wait_started(1)
+        running = await wait_for_status(api, h, task, {"running"})
+        assert task in api.services.tasks.views._bodies  # the poll was cached
+
+        first = await api.client.get(f"/api/tasks/{task}", headers=h)
+        again = await api.client.get(f"/api/tasks/{task}", headers={**h, "If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.headers["etag"] == first.headers["etag"]
+
+        # A cancel request changes the row without an event: the next poll shows it at once.
+        supervisor = api.services.supervisor
+        supervisor.cancel_local = lambda task_id: False  # hold the runner: only the flag moves
+        r = await api.client.post(f"/api/tasks/{task}/cancel", headers=h)
+        assert r.json()["cancel_requested"] is True
+        after = (await api.client.get(f"/api/tasks/{task}", headers=h)).json()
+        assert after["status"] == "running" and after["cancel_requested"] is True
+        del supervisor.cancel_local  # the lease keeper now stops it through the flag
+        done = await wait_for_status(api, h, task, {"cancelled"})
+        assert done["updated_at"] != running["updated_at"]
+        changed = await api.client.get(f"/api/tasks/{task}", headers={**h, "If-None-Match": first.headers["etag"]})
+        assert changed.status_code == 200 and changed.json()["status"] == "cancelled"
+
+        # Another user's poll of a cached task is a 404, like any task that is not theirs.
+        other = await api.register("bob")
+        assert (await api.client.get(f"/api/tasks/{task}", headers=other)).status_code == 404
+
+        # A deleted novel takes its cached tasks with it.
+        assert (await api.client.delete(f"/api/novels/{novel['id']}", headers=h)).status_code == 204
+        assert (await api.client.get(f"/api/tasks/{task}", headers=h)).status_code == 404
+
+
+async def test_two_instances_never_serve_each_other_stale_tasks(postgres_url: str) -> None:
+    settings = Settings(
+        database_url=postgres_url,
+        secret_key="shared-secret-key-for-two-instances-0123456789",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        max_concurrency=1,
+    )
+    gate_a, gate_b = Gate(), Gate()
+    common = {"provider": NullProvider(), "retry": RetryPolicy(base=0.01)}
+    async for a in make_api(settings, kinds={"generate_outline": gate_a.kind()}, **common):
+        async for b in make_api(settings, kinds={"generate_outline": gate_b.kind()}, **common):
+            await asyncio.wait_for(a.services.supervisor.listener.ready.wait(), 10)
+            await asyncio.wait_for(b.services.supervisor.listener.ready.wait(), 10)
+            h = await a.register()
+            novel = (await a.novel(h))["id"]
+            task = (await a.client.post("/api/ai/generate-outline", json={"novel_id": novel}, headers=h)).json()["id"]
+            await gate_a.wait_started(1)
+            await wait_for_status(b, h, task, {"running"})  # cached in B while A runs it
+
+            # The cancel flag, set through A while A's runner has not stopped yet, reaches B's cache.
+            a.services.supervisor.cancel_local = lambda task_id: False  # keep it running: only the flag moves
+            r = await a.client.post(f"/api/tasks/{task}/cancel", headers=h)
+            assert r.json()["cancel_requested"] is True
+
+            async def flag_seen_by_b() -> bool:
+                return bool((await b.client.get(f"/api/tasks/{task}", headers=h)).json()["cancel_requested"])
+
+            await until(flag_seen_by_b, 5, "B's poll shows the cancel request made through A")
+
+            # A novel deleted through A: B stops serving its task.
+            del a.services.supervisor.cancel_local
+            await wait_for_status(b, h, task, {"cancelled"})
+            assert (await a.client.delete(f"/api/novels/{novel}", headers=h)).status_code == 204
+
+            async def gone_from_b() -> bool:
+                return (await b.client.get(f"/api/tasks/{task}", headers=h)).status_code == 404
+
+            await until(gone_from_b, 5, "B's poll of a task whose novel A deleted is a 404")
+            assert (await b.client.get("/api/tasks", headers=h)).json()["items"] == []
