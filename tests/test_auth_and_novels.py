@@ -7,6 +7,7 @@ import time
 import jwt
 import pytest
 
+from novawrite.security import TokenClaims, TokenSigner
 from tests.conftest import Api
 
 
@@ -108,6 +109,16 @@ async def test_expired_and_tampered_tokens_are_rejected(api: Api) -> None:
         assert r.json()["error"]["code"] == "unauthorized"
     r = await api.client.get("/api/novels", headers={"Authorization": "Basic abc"})
     assert r.status_code == 401
+
+
+def test_a_remembered_token_still_expires() -> None:
+    now = [time.time()]
+    signer = TokenSigner("a secret key that is long enough for HS256 use", ttl_seconds=60, clock=lambda: now[0])
+    token = signer.issue(7)
+    assert signer.verify(token) == signer.verify(token) == TokenClaims(7, None)  # the second from memory
+    assert signer.verify(token[:-2] + "AA") is None
+    now[0] += 61
+    assert signer.verify(token) is None
 
 
 async def test_auth_is_checked_before_the_body(api: Api) -> None:
