@@ -9,12 +9,19 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from novawrite.generators import chapter, characters, foreshadowings, outline, timeline_events, world_settings
-from novawrite.generators.base import CharacterView, InvalidModelOutput, TimelineEventView, WorldSettingView
+from novawrite.generators.base import (
+    CharacterView,
+    InvalidModelOutput,
+    RetryPolicy,
+    TimelineEventView,
+    WorldSettingView,
+    stream_with_retries,
+)
 from novawrite.generators.chapter_context import CONTEXT_BUDGET, estimate_tokens
 from novawrite.generators.outline import is_placeholder
 from novawrite.generators.prompts import name_key
 from novawrite.generators.registry import default_kinds
-from novawrite.providers.base import Prompt, ProviderError
+from novawrite.providers.base import Completion, Prompt, ProviderError
 from novawrite.providers.demo import DemoProvider
 from novawrite.text import count_words
 from tests.gen_support import ScriptedProvider, big_novel, context, make_novel
@@ -385,3 +392,44 @@ def test_every_kind_is_registered_with_its_route() -> None:
     assert kinds["write_chapter_content"].streams_text and kinds["write_chapter_content"].per_chapter
     assert kinds["write_chapter_content"].scope(chapter.ChapterParams(novel_id=1, chapter_id=9)) == 9
     assert kinds["generate_outline"].scope(outline.OutlineParams(novel_id=1)) == 0
+
+
+class CutAfterEachPiece:
+    """Streams one piece per call and then cuts the connection, ``cuts`` times; then finishes."""
+
+    name = "cutting"
+    is_demo = False
+
+    def __init__(self, cuts: int, cut_before_text: bool = False) -> None:
+        self.cuts = cuts
+        self.cut_before_text = cut_before_text
+        self.calls = 0
+
+    async def generate_json(self, prompt: Prompt, schema: type[BaseModel]) -> Any:
+        raise NotImplementedError
+
+    async def stream_text(self, prompt: Prompt) -> Any:
+        self.calls += 1
+        if self.calls <= self.cuts:
+            if not self.cut_before_text:
+                yield Completion(f"<{self.calls}>")
+            raise ProviderError("stream cut", transient=True)
+        yield Completion("<end>")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_stream_cut_after_progress_starts_its_retry_budget_again() -> None:
+    retry = RetryPolicy(max_retries=2, base=0.001)
+    provider = CutAfterEachPiece(cuts=5)
+    ctx, rec = context(make_novel(), chapter.ChapterParams(novel_id=1, chapter_id=1), provider, retry=retry)
+    text = await stream_with_retries(ctx, lambda so_far: Prompt("chapter", "", so_far), on_text=rec.chunk)
+    assert text == "<1><2><3><4><5><end>" == "".join(rec.chunks)
+
+    # Cuts before any text are failures in a row: the budget runs out.
+    stuck = CutAfterEachPiece(cuts=5, cut_before_text=True)
+    ctx, rec = context(make_novel(), chapter.ChapterParams(novel_id=1, chapter_id=1), stuck, retry=retry)
+    with pytest.raises(ProviderError):
+        await stream_with_retries(ctx, lambda so_far: Prompt("chapter", "", so_far), on_text=rec.chunk)
+    assert stuck.calls == 3

@@ -114,6 +114,7 @@ def test_settings_from_env() -> None:
     assert s.provider == "gemini" and s.gemini_model == "gemini-3.8-flash"
     s = Settings.from_env({"GOOGLE_API_KEY": "k", "NOVAWRITE_MAX_CONCURRENCY": "7"})
     assert s.gemini_api_key == "k" and s.max_concurrency == 7
+    assert Settings.from_env({"NOVAWRITE_PROVIDER_MAX_RETRIES": "9"}).provider_max_retries == 9
     from novawrite.settings import SettingsError
 
     for env in (
@@ -122,6 +123,7 @@ def test_settings_from_env() -> None:
         {"NOVAWRITE_PROVIDER": "gpt"},
         {"NOVAWRITE_PROVIDER": "gemini"},
         {"NOVAWRITE_PROVIDER": "openai"},
+        {"NOVAWRITE_PROVIDER_MAX_RETRIES": "-1"},
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(env)

@@ -126,6 +126,7 @@ class Settings:
             openai_model=env.get("NOVAWRITE_OPENAI_MODEL") or None,
             demo_delay_ms=_int(env, "NOVAWRITE_DEMO_DELAY_MS", 30),
             provider_timeout_seconds=_float(env, "NOVAWRITE_PROVIDER_TIMEOUT_SECONDS", 120.0),
+            provider_max_retries=_int(env, "NOVAWRITE_PROVIDER_MAX_RETRIES", 4, minimum=0),
             token_ttl_seconds=_int(env, "NOVAWRITE_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
             cookie_secure=_bool(env, "NOVAWRITE_COOKIE_SECURE", False),
             stream_ping_seconds=_float(env, "NOVAWRITE_STREAM_PING_SECONDS", 15.0),

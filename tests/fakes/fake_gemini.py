@@ -8,7 +8,8 @@ It checks what Google checks: the key (``x-goog-api-key`` header or ``?key=``;
 missing is 403, wrong is 400 ``API_KEY_INVALID``, as the real API answers) when
 ``api_key`` is set, and the model name when ``models`` is set (unknown is 404).
 Streamed chunks carry cumulative ``usageMetadata``, as Gemini's do, and only the
-last one has a ``finishReason``.
+last one has a ``finishReason``. With ``faults`` set (``script.Faults``) it
+fails a seeded fraction of the model calls: 429 with Retry-After, 503, cut streams.
 
 Run alone: ``python -m tests.fakes.fake_gemini --port 8601 [--api-key K]``.
 """
@@ -90,8 +91,9 @@ class FakeGemini(ScriptedServer):
             return Reply(404, error_body(404, f"models/{model} is not found for API version {version}, or is not "
                                               "supported for generateContent. Call ListModels to see the list of "
                                               "available models and their supported methods."))
-        step = self.next_step()
-        if match["method"] == "streamGenerateContent":
+        streaming = match["method"] == "streamGenerateContent"
+        step = self.step_for(request, streaming=streaming)
+        if streaming:
             return self._stream(model, step)
         return self._whole(model, step)
 

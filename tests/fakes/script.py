@@ -8,15 +8,21 @@ whole-answer call given a ``Stream`` joins its pieces.
 
 Steps can also be sent as JSON (``{"type": "Fail", "status": 503}``) to
 ``POST /_fake/script`` of a fake running in another process.
+
+``Faults`` makes a fake fail a fraction of its model calls at random (429 with
+Retry-After, 503, a stream cut mid-way), reproducibly from a seed, on top of the
+script: a failed call leaves the script's next step for the next call.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import random
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tests.fakes.http_server import FakeHTTPServer, Reply, Request, Response
@@ -100,6 +106,59 @@ def step_from_json(data: Mapping[str, Any]) -> Step:
     return kind(**fields)
 
 
+def one_conversation(request: Request) -> str:
+    """``Faults``' default key: every call belongs to the same conversation."""
+    return ""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fail about ``rate`` of the model calls: a 429 with ``Retry-After: retry_after``,
+    a 503, or (streamed calls only) a stream cut after some but not all of its pieces.
+
+    ``key(request)`` names the conversation a call belongs to (one task's calls,
+    say); the n-th call of a key is decided by an RNG seeded with (seed, key, n),
+    so a seed gives every key the same faults however the calls of different keys
+    interleave. ``max_run`` bounds the faults in a row for one key: a client that
+    retries that many times always gets through.
+    """
+
+    rate: float
+    seed: int
+    key: Callable[[Request], str] = one_conversation
+    retry_after: int = 1
+    max_run: int | None = None
+
+    def draw(self, key: str, n: int, run: int, streaming: bool) -> str:
+        """``"ok"``, ``"429"``, ``"503"`` or ``"cut"`` for the n-th call of ``key``, ``run`` faults in a row so far."""
+        rng = random.Random(f"{self.seed}:{key}:{n}")
+        if rng.random() >= self.rate or (self.max_run is not None and run >= self.max_run):
+            return "ok"
+        return rng.choice(("429", "503", "cut") if streaming else ("429", "503"))
+
+    def cut_point(self, key: str, n: int, pieces: int) -> int:
+        """How many of ``pieces`` a cut stream delivers: at least one when there are two or more, never all."""
+        return random.Random(f"{self.seed}:{key}:{n}:cut").randint(1, pieces - 1) if pieces > 1 else 0
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One model call made while ``Faults`` were on: its key, its number within the key,
+    what it got, when it arrived (``time.monotonic()``), and for a cut stream how many pieces it delivered."""
+
+    key: str
+    n: int
+    outcome: str
+    at: float
+    delivered: int | None = None
+
+
+def _as_stream(step: Text | Stream) -> Stream:
+    if isinstance(step, Stream):
+        return step
+    return Stream([step.text], prompt_tokens=step.prompt_tokens, output_tokens=step.output_tokens)
+
+
 class ScriptedServer(FakeHTTPServer):
     """A fake whose model calls follow a script; subclasses render steps in their protocol."""
 
@@ -108,6 +167,9 @@ class ScriptedServer(FakeHTTPServer):
         self._script: collections.deque[Step] = collections.deque()
         self._script_lock = threading.Lock()
         self.default: Step = Text('{"ok": true}')
+        self.faults: Faults | None = None
+        self._draws: list[Draw] = []
+        self._runs: dict[str, tuple[int, int]] = {}  # key -> (calls so far, faults in a row)
 
     def push(self, *steps: Step) -> None:
         """Queue steps for the next calls, in order."""
@@ -117,6 +179,40 @@ class ScriptedServer(FakeHTTPServer):
     def next_step(self) -> Step:
         with self._script_lock:
             return self._script.popleft() if self._script else self.default
+
+    def step_for(self, request: Request, *, streaming: bool) -> Step:
+        """The next step, unless ``faults`` make this call fail (then the step waits for the next call)."""
+        faults = self.faults
+        if faults is None:
+            return self.next_step()
+        key = faults.key(request)
+        with self._script_lock:
+            n, run = self._runs.get(key, (0, 0))
+            outcome = faults.draw(key, n, run, streaming)
+            upcoming = self._script[0] if self._script else self.default
+            step: Step
+            delivered = None
+            if outcome == "ok":
+                step = self._script.popleft() if self._script else self.default
+            elif outcome == "cut" and isinstance(upcoming, Text | Stream):
+                whole = _as_stream(upcoming)
+                delivered = faults.cut_point(key, n, len(whole.pieces))
+                step = replace(whole, cut_after=delivered)
+            elif outcome == "429":
+                step = Fail(429, "Resource has been exhausted (e.g. check quota).",
+                            headers={"Retry-After": str(faults.retry_after)})
+            else:  # a 503, also in place of a cut when the script's next step has no pieces to cut
+                outcome = "503"
+                step = Fail(503, "The model is overloaded. Please try again later.")
+            self._runs[key] = (n + 1, 0 if outcome == "ok" else run + 1)
+            self._draws.append(Draw(key, n, outcome, time.monotonic(), delivered))
+        return step
+
+    @property
+    def draws(self) -> list[Draw]:
+        """Every call decided by ``faults``, in arrival order."""
+        with self._script_lock:
+            return list(self._draws)
 
     @property
     def model_calls(self) -> list[Request]:

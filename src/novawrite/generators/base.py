@@ -282,6 +282,7 @@ async def stream_with_retries(
     retry = 0
     while True:
         stream: AsyncIterator[Completion] = ctx.provider.stream_text(make_prompt(text))
+        before = len(text)
         try:
             async for piece in stream:
                 ctx.add_usage(piece.usage)
@@ -290,6 +291,8 @@ async def stream_with_retries(
                     await on_text(piece.text)
             return text
         except ProviderError as error:
+            if len(text) > before:
+                retry = 0  # a cut after progress: the budget is for failures in a row
             if not error.transient or retry >= ctx.retry.max_retries:
                 raise
             retry += 1
