@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -414,3 +415,19 @@ def assert_complete_log(events: list[Sse], task_id: str, terminal: str = "comple
         assert event.kind in ("status", "progress", "chunk", *TERMINAL), event.kind
     assert [e.kind for e in events if e.terminal] == [terminal], [e.kind for e in events]
     assert events[-1].kind == terminal
+
+
+# --- Metrics ----------------------------------------------------------------------------
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """One sample's value from Prometheus exposition text."""
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, raw = head.partition("{")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', raw))
+        if metric == name and all(found.get(k) == v for k, v in labels.items()):
+            return float(value)
+    return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
 from novawrite.generators.base import RetryPolicy
 from novawrite.providers.base import Prompt, ProviderError
@@ -11,20 +10,8 @@ from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
 from tests.engine_kit import Gate, NullProvider, wait_for_status
+from tests.server import sample
 from tests.waiting import until
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    """One sample's value from Prometheus exposition text."""
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        head, _, value = line.rpartition(" ")
-        metric, _, raw = head.partition("{")
-        found = dict(re.findall(r'(\w+)="([^"]*)"', raw))
-        if metric == name and all(found.get(k) == v for k, v in labels.items()):
-            return float(value)
-    return None
 
 
 async def test_metrics_count_tasks_calls_events_and_subscribers(api: Api) -> None:

@@ -102,6 +102,7 @@ def create_app(
     retry: RetryPolicy | None = None,
 ) -> Starlette:
     kinds = dict(kinds if kinds is not None else default_kinds())
+    api_tasks.quiet_cut_streams()
     routers: list[ApiRouter] = [api_auth.router, api_novels.router, api_tasks.generation_router(kinds), api_tasks.router]
     endpoints = [e for r in routers for e in r.endpoints]
     openapi = openapi_document(endpoints, title="NovaWrite", version=__version__)

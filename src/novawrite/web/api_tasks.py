@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import Any, TypeVar
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from novawrite.engine.bus import Subscription
 from novawrite.engine.events import sse_bytes
@@ -25,6 +30,7 @@ from novawrite.web.schemas import (
 )
 
 router = ApiRouter("tasks")
+log = logging.getLogger("novawrite.web")
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_SEQ = 2**31 - 1
@@ -136,9 +142,63 @@ def _last_event_id(request: Request) -> int:
     return MAX_SEQ if len(raw) > 10 else min(int(raw), MAX_SEQ)
 
 
+T = TypeVar("T")
+_reads: set[asyncio.Task[Any]] = set()
+
+
+async def _read_to_the_end(read: Awaitable[T]) -> T:
+    """A stream's database read, finished even if the client leaves meanwhile.
+
+    A client leaving cancels its stream. Cancelled mid-query, SQLAlchemy throws the
+    pooled connection away: a new PostgreSQL backend for every client that leaves at
+    that moment, and on SQLite an error logged for the close task it abandons.
+    """
+    task = asyncio.ensure_future(read)
+    _reads.add(task)
+    task.add_done_callback(_forget)
+    return await asyncio.shield(task)
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _reads.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: whoever awaited it may have left
+
+
+class _EventStream(EventSourceResponse):
+    """An SSE response that ends quietly when its client has stopped reading.
+
+    Once a send has waited ``send_timeout`` seconds, sse-starlette raises
+    SendTimeoutError out of the response. For a stream that is routine (a tab in
+    the background, a laptop asleep), not an unhandled error: the client catches up
+    with Last-Event-ID, or with the snapshot, when it reads again.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            log.info("%s: the client read nothing for %s s, stream ended", scope["path"], self.send_timeout)
+
+
+class _CutStreams(logging.Filter):
+    """uvicorn logs a response that returned unfinished as an error; a stream ended
+    by its send timeout returns so by design (and is logged above, at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+def quiet_cut_streams() -> None:
+    """Filter uvicorn's error log once per process (``create_app`` calls this)."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _CutStreams) for f in logger.filters):
+        logger.addFilter(_CutStreams())
+
+
 def _event_stream(call: Call, body: AsyncIterator[bytes]) -> Response:
     settings = call.services.settings
-    return EventSourceResponse(
+    return _EventStream(
         body,
         ping=settings.stream_ping_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
@@ -173,7 +233,7 @@ async def task_events(call: Call) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         async with services.bus.task(task_id) as subscription:  # subscribe first, then replay
-            row, stored = await services.tasks.replay(user_id, task_id, after)
+            row, stored = await _read_to_the_end(services.tasks.replay(user_id, task_id, after))
             last = after
             for event in stored:
                 yield event.wire
@@ -186,7 +246,7 @@ async def task_events(call: Call) -> Response:
                 if event.seq <= last:
                     continue
                 if event.seq > last + 1:  # published out of order: fill the gap from the database
-                    _, missing = await services.tasks.replay(user_id, task_id, last)
+                    _, missing = await _read_to_the_end(services.tasks.replay(user_id, task_id, last))
                     for earlier in missing:
                         if earlier.seq < event.seq:
                             yield earlier.wire
@@ -208,7 +268,7 @@ async def user_events(call: Call) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         async with services.bus.user(user_id) as subscription:
-            active = await services.tasks.active(user_id)
+            active = await _read_to_the_end(services.tasks.active(user_id))
             yield sse_bytes(None, "snapshot", dumps({"items": active}).decode())
             async for event in _live(subscription, deadline):
                 yield event.wire
