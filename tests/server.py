@@ -184,6 +184,9 @@ def server_env(database_url: str) -> dict[str, str]:
             "NOVAWRITE_PROVIDER": "demo",
             "NOVAWRITE_DEMO_DELAY_MS": "10",
             "NOVAWRITE_SECRET_KEY": SECRET,
+            # Cheap password hashing: a login per test costs milliseconds, not a second.
+            "NOVAWRITE_ARGON2_TIME_COST": "1",
+            "NOVAWRITE_ARGON2_MEMORY_KIB": "1024",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -115,6 +115,7 @@ def test_settings_from_env() -> None:
     s = Settings.from_env({"GOOGLE_API_KEY": "k", "NOVAWRITE_MAX_CONCURRENCY": "7"})
     assert s.gemini_api_key == "k" and s.max_concurrency == 7
     assert Settings.from_env({"NOVAWRITE_PROVIDER_MAX_RETRIES": "9"}).provider_max_retries == 9
+    assert Settings.from_env({"NOVAWRITE_ARGON2_TIME_COST": "1"}).argon2_time_cost == 1
     from novawrite.settings import SettingsError
 
     for env in (

@@ -103,7 +103,8 @@ def create_app(
 ) -> Starlette:
     kinds = dict(kinds if kinds is not None else default_kinds())
     api_tasks.quiet_cut_streams()
-    routers: list[ApiRouter] = [api_auth.router, api_novels.router, api_tasks.generation_router(kinds), api_tasks.router]
+    # The task routes first: Starlette matches routes in order, and the polling route is the hottest.
+    routers: list[ApiRouter] = [api_tasks.router, api_auth.router, api_novels.router, api_tasks.generation_router(kinds)]
     endpoints = [e for r in routers for e in r.endpoints]
     openapi = openapi_document(endpoints, title="NovaWrite", version=__version__)
 

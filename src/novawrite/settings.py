@@ -128,6 +128,8 @@ class Settings:
             provider_timeout_seconds=_float(env, "NOVAWRITE_PROVIDER_TIMEOUT_SECONDS", 120.0),
             provider_max_retries=_int(env, "NOVAWRITE_PROVIDER_MAX_RETRIES", 4, minimum=0),
             token_ttl_seconds=_int(env, "NOVAWRITE_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
+            argon2_time_cost=_int(env, "NOVAWRITE_ARGON2_TIME_COST", 3, minimum=1),
+            argon2_memory_kib=_int(env, "NOVAWRITE_ARGON2_MEMORY_KIB", 65536, minimum=8),
             cookie_secure=_bool(env, "NOVAWRITE_COOKIE_SECURE", False),
             stream_ping_seconds=_float(env, "NOVAWRITE_STREAM_PING_SECONDS", 15.0),
             stream_max_seconds=_float(env, "NOVAWRITE_STREAM_MAX_SECONDS", 300.0),

@@ -25,16 +25,25 @@ from novawrite.engine.events import TaskEvent
 
 
 class Subscription:
-    """One reader's view of the bus."""
+    """One reader's view of the bus.
 
-    __slots__ = ("_queue", "_limit", "_wakeup", "dropped", "closed")
+    Waiting is one future per wait and one timer: with a thousand readers of one
+    task, the cost of a wake-up is paid a thousand times per event.
+    """
+
+    __slots__ = ("_queue", "_limit", "_waiter", "dropped", "closed")
 
     def __init__(self, limit: int) -> None:
         self._queue: deque[TaskEvent] = deque()
         self._limit = limit
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self.dropped = False
         self.closed = False
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _offer(self, event: TaskEvent) -> bool:
         if self.closed:
@@ -42,24 +51,27 @@ class Subscription:
         if len(self._queue) >= self._limit:
             self.dropped = True
             self._queue.clear()
-            self._wakeup.set()
+            self._wake()
             return False
         self._queue.append(event)
-        self._wakeup.set()
+        self._wake()
         return True
 
     def close(self) -> None:
         self.closed = True
-        self._wakeup.set()
+        self._wake()
 
     async def get(self, timeout: float) -> TaskEvent | None:
         """The next event, or None on timeout, drop or close (check ``dropped``/``closed``)."""
         if not self._queue and not self.dropped and not self.closed:
-            self._wakeup.clear()
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(timeout, self._wake)
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                return None
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         if self.dropped or not self._queue:
             return None
         return self._queue.popleft()

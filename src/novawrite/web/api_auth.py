@@ -22,7 +22,7 @@ async def register(call: Call) -> Response:
 
 
 @router.route("POST", "/api/auth/login", summary="Log in: a bearer token, and the browser's session cookies",
-              body=LoginIn, response=TokenOut, auth=False)
+              body=LoginIn, response=TokenOut, auth=False, errors=(401,))
 async def login(call: Call) -> Response:
     services = call.services
     user_id = await services.users.check_credentials(call.body.username, call.body.password)

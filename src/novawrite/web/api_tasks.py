@@ -8,14 +8,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, TypeVar
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from novawrite.engine.bus import Subscription
-from novawrite.engine.events import sse_bytes
+from novawrite.engine.events import TaskEvent, sse_bytes
 from novawrite.errors import ValidationFailed
 from novawrite.generators.registry import TaskKind
 from novawrite.web.http import JSON, dumps
@@ -196,28 +196,25 @@ def quiet_cut_streams() -> None:
         logger.addFilter(_CutStreams())
 
 
-def _event_stream(call: Call, body: AsyncIterator[bytes]) -> Response:
-    settings = call.services.settings
-    return _EventStream(
-        body,
-        ping=settings.stream_ping_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
-        send_timeout=30,
-        headers={"Cache-Control": "no-cache"},
-    )
+PING = b": ping\n\n"
 
 
-async def _live(subscription: Subscription, deadline: float) -> AsyncIterator[object]:
-    """Events from a subscription until it is dropped or closed or the stream's lifetime ends."""
+def _event_stream(body: AsyncIterator[bytes]) -> Response:
+    # No ping task of sse-starlette's: the body pings when its reader has been idle
+    # for the ping interval, which saves a task and a lock per stream.
+    return _EventStream(body, ping=0, send_timeout=30, headers={"Cache-Control": "no-cache"})
+
+
+async def _live(subscription: Subscription, deadline: float, ping_seconds: float) -> AsyncIterator[TaskEvent | None]:
+    """Events from a subscription, and None after every ``ping_seconds`` without one, until the
+    subscription is dropped or closed or the stream's lifetime ends."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        event = await subscription.get(timeout=min(remaining, 5.0))
-        if event is None:
-            if subscription.dropped or subscription.closed:
-                return
-            continue
+        event = await subscription.get(timeout=min(remaining, ping_seconds))
+        if event is None and (subscription.dropped or subscription.closed):
+            return
         yield event
 
 
@@ -228,21 +225,27 @@ async def task_events(call: Call) -> Response:
     task_id = call.path_param("task_id")
     user_id = call.user.id
     after = _last_event_id(call.request)
-    await services.tasks.get(user_id, task_id)  # 404 before the stream starts
+    await services.tasks.poll(user_id, task_id)  # 404 before the stream starts
     deadline = time.monotonic() + services.settings.stream_max_seconds
+    ping_seconds = services.settings.stream_ping_seconds
 
     async def body() -> AsyncIterator[bytes]:
         async with services.bus.task(task_id) as subscription:  # subscribe first, then replay
             row, stored = await _read_to_the_end(services.tasks.replay(user_id, task_id, after))
+            finished = row.status in ("completed", "failed", "cancelled")
             last = after
             for event in stored:
                 yield event.wire
                 last = event.seq
                 if event.terminal:
                     return
-            if row.status in ("completed", "failed", "cancelled"):
+            del row, stored  # an open stream keeps only what it needs
+            if finished:
                 return
-            async for event in _live(subscription, deadline):
+            async for event in _live(subscription, deadline, ping_seconds):
+                if event is None:
+                    yield PING
+                    continue
                 if event.seq <= last:
                     continue
                 if event.seq > last + 1:  # published out of order: fill the gap from the database
@@ -256,7 +259,7 @@ async def task_events(call: Call) -> Response:
                 if event.terminal:
                     return
 
-    return _event_stream(call, body())
+    return _event_stream(body())
 
 
 @router.route("GET", "/api/events", summary="All of the user's task events (SSE): a snapshot, then live events",
@@ -265,12 +268,14 @@ async def user_events(call: Call) -> Response:
     services = call.services
     user_id = call.user.id
     deadline = time.monotonic() + services.settings.stream_max_seconds
+    ping_seconds = services.settings.stream_ping_seconds
 
     async def body() -> AsyncIterator[bytes]:
         async with services.bus.user(user_id) as subscription:
-            active = await _read_to_the_end(services.tasks.active(user_id))
-            yield sse_bytes(None, "snapshot", dumps({"items": active}).decode())
-            async for event in _live(subscription, deadline):
-                yield event.wire
+            yield sse_bytes(
+                None, "snapshot", dumps({"items": await _read_to_the_end(services.tasks.active(user_id))}).decode()
+            )
+            async for event in _live(subscription, deadline, ping_seconds):
+                yield PING if event is None else event.wire
 
-    return _event_stream(call, body())
+    return _event_stream(body())

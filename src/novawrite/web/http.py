@@ -2,6 +2,13 @@
 
 Bodies are read with a hard cap (1 MiB) before they are parsed, and every
 validation failure becomes a ``ValidationFailed`` carrying API.md's details list.
+
+JSON has one number type, so a whole number written as ``16.0`` or ``1e2`` is the
+integer it denotes (as JSON Schema and the OpenAPI document say). Two rules hold for
+every value a body model accepts, because the database cannot store anything else:
+strings have no NUL character and integers fit in 64 bits; members the model ignores
+are not looked into. ``openapi_document`` publishes both rules
+(``BODY_STRING_PATTERN``, ``format: int64``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from starlette.responses import Response
 from novawrite.errors import InvalidJson, PayloadTooLarge, ValidationFailed
 
 MAX_BODY_BYTES = 1024 * 1024
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Any text without U+0000, as a JSON Schema (ECMA-262) pattern.
+BODY_STRING_PATTERN = "^[^\\u0000]*$"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,23 +73,36 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise InvalidJson("Request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidJson("Request body must be a JSON object")
-    nul = _find_nul(data)
-    if nul is not None:
-        # PostgreSQL cannot store U+0000 in text; no author means to send it.
-        raise ValidationFailed([{"field": nul, "message": "Text must not contain the NUL character"}])
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(_whole_numbers_as_int(data))
     except ValidationError as error:
         raise ValidationFailed(validation_details(error)) from None
+    problem = _unstorable(parsed.model_dump())
+    if problem is not None:
+        raise ValidationFailed([problem])
+    return parsed
 
 
-def _find_nul(value: Any, path: str = "") -> str | None:
-    """The dotted path of the first string (or member name) holding U+0000, or None."""
-    if isinstance(value, str):
-        return (path or "body") if "\x00" in value else None
+def _whole_numbers_as_int(data: dict[str, Any]) -> dict[str, Any]:
+    """``16.0`` as ``16``, in the members of a body (bodies are flat objects; nothing deeper is walked)."""
+    return {key: int(value) if _exact_integer(value) else value for key, value in data.items()}
+
+
+def _exact_integer(value: Any) -> bool:
+    # Past 2**53 a double is not the number that was written (orjson reads integers past 64 bits as doubles).
+    return isinstance(value, float) and value.is_integer() and abs(value) <= 2**53
+
+
+def _unstorable(value: Any, path: str = "") -> dict[str, str] | None:
+    """API.md's detail for the first accepted value the database cannot store, or None."""
+    if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL cannot store U+0000 in text; no author means to send it.
+        return {"field": path or "body", "message": "Text must not contain the NUL character"}
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        return {"field": path or "body", "message": "Integers must fit in 64 bits"}
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        found = _find_nul(key, path) or _find_nul(item, f"{path}.{key}" if path else str(key))
+        found = _unstorable(item, f"{path}.{key}" if path else str(key))
         if found is not None:
             return found
     return None

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from novawrite.web.auth import CurrentUser, authenticate
-from novawrite.web.http import parse_body, parse_query
+from novawrite.web.http import BODY_STRING_PATTERN, parse_body, parse_query
 
 
 @dataclass
@@ -86,7 +86,22 @@ class ApiRouter:
         return decorate
 
     def routes(self) -> list[Route]:
-        return [Route(e.path, _endpoint(e), methods=[e.method], name=f"{e.method} {e.path}") for e in self.endpoints]
+        """One route per path, taking all of that path's methods, so that a 405 lists them all in ``Allow``."""
+        by_path: dict[str, dict[str, Endpoint]] = {}
+        for e in self.endpoints:
+            by_path.setdefault(e.path, {})[e.method] = e
+        return [Route(path, _dispatch(specs), methods=list(specs), name=path) for path, specs in by_path.items()]
+
+
+def _dispatch(specs: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    endpoints = {method: _endpoint(spec) for method, spec in specs.items()}
+    if "GET" in endpoints:
+        endpoints["HEAD"] = endpoints["GET"]  # Starlette routes HEAD wherever GET goes
+
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return dispatch
 
 
 def _endpoint(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
@@ -121,8 +136,10 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     ref = "#/components/schemas/{model}"
 
-    def schema_ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+    def schema_ref(model: type[BaseModel], mode: str, *, storable: bool = False) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template=ref, mode=mode)  # type: ignore[arg-type]
+        if storable:
+            _storable(schema)
         for name, sub in schema.pop("$defs", {}).items():
             schemas.setdefault(name, sub)
         schemas.setdefault(model.__name__, schema)
@@ -147,7 +164,7 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
         if e.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": schema_ref(e.body, "validation")}},
+                "content": {"application/json": {"schema": schema_ref(e.body, "validation", storable=True)}},
             }
         responses: dict[str, Any] = {}
         if e.status == 204:
@@ -189,3 +206,34 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
             },
         },
     }
+
+
+def _storable(schema: dict[str, Any]) -> None:
+    """Publish what ``parse_body`` enforces on a body: 64-bit integers and strings without NUL."""
+    for sub in _subschemas(schema):
+        types = _types(sub)
+        if "integer" in types:
+            sub.setdefault("format", "int64")
+        if "string" in types and not {"pattern", "enum", "const"} & sub.keys():
+            sub["pattern"] = BODY_STRING_PATTERN
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    declared = schema.get("type", [])
+    return [declared] if isinstance(declared, str) else list(declared)
+
+
+def _subschemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """``schema`` and every schema nested in it."""
+    found = [schema]
+    for keyword, value in schema.items():
+        if keyword in ("properties", "$defs") and isinstance(value, dict):
+            children = list(value.values())
+        elif keyword in ("anyOf", "oneOf", "allOf", "prefixItems") and isinstance(value, list):
+            children = value
+        elif keyword in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            children = [value]
+        else:
+            continue
+        found += [sub for child in children for sub in _subschemas(child)]
+    return found

@@ -161,6 +161,17 @@ class RevisionListOut(BaseModel):
 
 
 TaskStatusName = Literal["pending", "running", "completed", "failed", "cancelled"]
+#: API.md's task types. A filter is checked against the app's registry of kinds (tests
+#: register their own), so this only documents the production values in OpenAPI.
+TASK_TYPES = (
+    "generate_outline",
+    "generate_characters",
+    "generate_world_settings",
+    "generate_timeline_events",
+    "generate_foreshadowings",
+    "write_chapter_content",
+)
+TaskTypeFilter = Annotated[str, Field(json_schema_extra={"enum": list(TASK_TYPES)})]
 
 
 class TaskErrorOut(BaseModel):
@@ -212,7 +223,7 @@ class TaskHistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: TaskStatusName | None = None
-    task_type: str | None = None
+    task_type: TaskTypeFilter | None = None
     novel_id: Annotated[int, Field(ge=0)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: str | None = None
@@ -222,7 +233,7 @@ class NovelTasksQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: TaskStatusName | None = None
-    task_type: str | None = None
+    task_type: TaskTypeFilter | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: str | None = None
 
