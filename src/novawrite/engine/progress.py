@@ -1,9 +1,12 @@
 """The progress reporter a running generator writes through.
 
 Each event is stored (task row + task_events row, one transaction) before it is
-published. Text chunks are coalesced, every ``flush_seconds`` or ``flush_bytes``,
-before they get a seq, so a long chapter costs few writes. Progress never goes
-down within an attempt and stays below 100 until the task completes.
+published. While text streams, a task writes at most once per
+``flush_seconds``: pieces, and progress changes made while text waits, go out
+together in the next chunk event, ``flush_seconds`` after the previous write
+(only ``flush_bytes`` of waiting text forces an earlier one). A progress change
+with no text waiting is stored at once. Progress never goes down within an
+attempt and stays below 100 until the task completes.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class TaskProgress:
         self._pending_bytes = 0
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.last_write = -float("inf")  # loop time of the last write: set as it starts and again once stored
         self.writes = 0
 
     async def update(self, percent: int, message: str) -> None:
@@ -51,10 +55,9 @@ class TaskProgress:
         if percent == self.progress and message == self.message:
             return
         self.progress, self.message = percent, message
-        if self._pending:
-            await self.flush()  # the chunk event carries the new progress
-        else:
+        if not self._pending:
             await self._write(EventKind.PROGRESS, None)
+        # else the next chunk event carries it, on the text's schedule
 
     async def chunk(self, text: str) -> None:
         if not text:
@@ -63,11 +66,18 @@ class TaskProgress:
         self._pending_bytes += len(text.encode())
         if self._pending_bytes >= self._flush_bytes:
             await self.flush()
-        elif self._timer is None:
+        else:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is None:
             self._timer = asyncio.create_task(self._flush_later(), name=f"flush {self._task.id}")
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self._flush_seconds)
+        loop = asyncio.get_running_loop()
+        # A write in flight moves last_write on: wait again until flush_seconds after it.
+        while (wait := self.last_write + self._flush_seconds - loop.time()) > 0:
+            await asyncio.sleep(wait)
         self._timer = None
         try:
             await self.flush()
@@ -95,10 +105,12 @@ class TaskProgress:
             async with self._lock:
                 await self._write(kind, text, locked=True)
             return
+        self.last_write = asyncio.get_running_loop().time()  # a write in flight counts as recent
         event = await self._store.record(
             self._task, self._owner, kind, self.progress, self.message, text=text, usage=self._usage()
         )
         self.writes += 1
+        self.last_write = asyncio.get_running_loop().time()
         self._bus.publish(event)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import ARRAY, Row, Text, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from novawrite.db.engine import Database
@@ -105,8 +105,10 @@ ANY_TASK = "*"
 
 
 class TaskStore:
-    def __init__(self, db: Database, origin: str = "") -> None:
+    def __init__(self, db: Database, origin: str = "", lease_seconds: float = 30.0) -> None:
         self.db = db
+        #: Every owner-guarded write of a running task extends its lease by this much.
+        self.lease_seconds = lease_seconds
         #: Who writes through this store (the supervisor's owner id); listeners skip their own.
         self.origin = origin
 
@@ -158,11 +160,16 @@ class TaskStore:
 
     # --- the dispatcher ----------------------------------------------------------------
 
-    async def pending_heads(self) -> list[tuple[int, int]]:
-        """(user_id, pk of the user's oldest pending task) for every user with pending tasks."""
+    async def pending_heads(self, per_user: int = 1) -> list[tuple[int, int]]:
+        """(user_id, pk) of each user's ``per_user`` oldest pending tasks, oldest first within a user."""
+        ranked = (
+            select(T.c.user_id, T.c.pk, func.row_number().over(partition_by=T.c.user_id, order_by=T.c.pk).label("rn"))
+            .where(T.c.status == TaskStatus.PENDING)
+            .subquery()
+        )
         async with self.db.read() as conn:
             rows = await conn.execute(
-                select(T.c.user_id, func.min(T.c.pk)).where(T.c.status == TaskStatus.PENDING).group_by(T.c.user_id)
+                select(ranked.c.user_id, ranked.c.pk).where(ranked.c.rn <= per_user).order_by(ranked.c.user_id, ranked.c.pk)
             )
             return [(r[0], r[1]) for r in rows]
 
@@ -239,6 +246,61 @@ class TaskStore:
         )
         return claimed, event
 
+    async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
+        """Atomically take several pending tasks in one transaction; those someone else took are left out."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            rows = (
+                await conn.execute(
+                    update(T)
+                    .where(T.c.pk.in_(pks), T.c.status == TaskStatus.PENDING)
+                    .values(
+                        status=TaskStatus.RUNNING,
+                        owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                        started_at=func.coalesce(T.c.started_at, now),
+                        updated_at=now,
+                        seq=T.c.seq + 1,
+                        message=STARTED_MESSAGE,
+                    )
+                    .returning(
+                        T.c.pk, T.c.id, T.c.user_id, T.c.novel_id, T.c.task_type, T.c.params, T.c.attempt, T.c.seq,
+                        T.c.output, T.c.checkpoint, T.c.retry_of, T.c.started_at, T.c.progress, T.c.message,
+                    )
+                )
+            ).all()
+            out = []
+            for row in sorted(rows, key=lambda r: r.pk):
+                checkpoint = row.checkpoint
+                if checkpoint is None and row.retry_of is not None:
+                    checkpoint = (
+                        await conn.execute(select(T.c.checkpoint).where(T.c.id == row.retry_of))
+                    ).scalar_one_or_none()
+                data = event_data(row.id, row.seq, TaskStatus.RUNNING, row.progress, row.message, attempt=row.attempt)
+                event = TaskEvent.of(row.id, row.user_id, row.seq, EventKind.STATUS, data)
+                claimed = Claimed(
+                    pk=row.pk, id=row.id, user_id=row.user_id, novel_id=row.novel_id, task_type=row.task_type,
+                    params=dict(row.params or {}), attempt=row.attempt, seq=row.seq, output=row.output or "",
+                    checkpoint=checkpoint, retry_of=row.retry_of, started_at=row.started_at,
+                )
+                out.append((claimed, event))
+            await self.add_events(conn, [(c.pk, e) for c, e in out], now)
+        return out
+
+    async def add_events(self, conn: AsyncConnection, events: list[tuple[int, TaskEvent]], now: datetime) -> None:
+        """Store several events inside the caller's transaction: one INSERT (and one NOTIFY statement)."""
+        if not events:
+            return
+        await conn.execute(
+            insert(E), [{"task_pk": pk, "seq": e.seq, "kind": e.kind, "data": e.data, "created_at": now} for pk, e in events]
+        )
+        if not self.db.is_sqlite:
+            payloads = [f"{self.origin} {e.task_id} {e.seq}" for _, e in events]
+            await conn.execute(
+                select(func.pg_notify(CHANNEL, func.unnest(bindparam("payloads", type_=ARRAY(Text)))))
+                , {"payloads": payloads}
+            )
+
     # --- a running task's writes (owner-guarded) ---------------------------------------
 
     async def record(
@@ -258,7 +320,13 @@ class TaskStore:
         data = event_data(task.id, seq, TaskStatus.RUNNING, progress, message, **extra)
         event = TaskEvent.of(task.id, task.user_id, seq, kind, data)
         now = utcnow()
-        values: dict[str, Any] = {"seq": seq, "progress": progress, "message": message, "updated_at": now}
+        values: dict[str, Any] = {
+            "seq": seq,
+            "progress": progress,
+            "message": message,
+            "updated_at": now,
+            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
+        }
         if text:
             values["output"] = T.c.output + text
         if usage is not None:
@@ -425,11 +493,11 @@ class TaskStore:
                 events.append(event)
         return events
 
-    async def renew(self, owner: str, lease_seconds: float) -> None:
+    async def renew(self, owner: str, lease_seconds: float, task_ids: Sequence[str]) -> None:
         async with self.db.write() as conn:
             await conn.execute(
                 update(T)
-                .where(T.c.owner == owner, T.c.status == TaskStatus.RUNNING)
+                .where(T.c.owner == owner, T.c.status == TaskStatus.RUNNING, T.c.id.in_(list(task_ids)))
                 .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
             )
 

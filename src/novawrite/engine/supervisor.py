@@ -55,6 +55,7 @@ class Runner:
     task: asyncio.Task[None]
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
+    progress: TaskProgress | None = None
 
 
 class Supervisor:
@@ -72,7 +73,7 @@ class Supervisor:
         self.settings = settings
         self.metrics = metrics
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.store = TaskStore(db, origin=self.owner)
+        self.store = TaskStore(db, origin=self.owner, lease_seconds=settings.lease_seconds)
         self.db = db
         self.bus = bus
         self.provider = provider
@@ -158,22 +159,43 @@ class Supervisor:
                 await self._sweep()
 
     async def _fill_slots(self) -> None:
-        while not self._stopping and len(self.runners) < self.settings.max_concurrency:
-            heads = await self.store.pending_heads()
+        while not self._stopping:
+            free = self.settings.max_concurrency - len(self.runners)
+            if free <= 0:
+                return
+            heads = await self.store.pending_heads(per_user=free)
             if not heads:
                 return
             running = await self.store.running_per_user()
-            candidates = [(user, pk) for user, pk in heads if running.get(user, 0) < self.settings.max_running_per_user]
-            if not candidates:
+            picked = self._pick(heads, running, free)
+            if not picked:
                 return
-            user, pk = min(candidates, key=lambda c: (self._served.get(c[0], -1), c[1]))
-            claimed = await self.store.claim(pk, self.owner, self.settings.lease_seconds)
-            if claimed is None:
-                continue  # another process took it
-            task, event = claimed
-            self._served[user] = next(self._turn)
-            self.bus.publish(event)
-            self._start(task)
+            claimed = await self.store.claim_many(picked, self.owner, self.settings.lease_seconds)
+            for task, event in claimed:
+                self._served[task.user_id] = next(self._turn)
+                self.bus.publish(event)
+                self._start(task)
+
+    def _pick(self, heads: list[tuple[int, int]], running: dict[int, int], free: int) -> list[int]:
+        """Up to ``free`` pending pks, round-robin over users (served longest ago first), within each user's cap."""
+        queues: dict[int, list[int]] = {}
+        for user, pk in heads:
+            queues.setdefault(user, []).append(pk)
+        order = sorted(queues, key=lambda u: (self._served.get(u, -1), queues[u][0]))
+        taken: dict[int, int] = {}
+        picked: list[int] = []
+        while len(picked) < free:
+            progressed = False
+            for user in order:
+                if len(picked) >= free:
+                    break
+                if queues[user] and running.get(user, 0) + taken.get(user, 0) < self.settings.max_running_per_user:
+                    picked.append(queues[user].pop(0))
+                    taken[user] = taken.get(user, 0) + 1
+                    progressed = True
+            if not progressed:
+                break
+        return picked
 
     def _start(self, claimed: Claimed) -> None:
         self._idle.clear()
@@ -210,12 +232,23 @@ class Supervisor:
                 continue
             try:
                 if time.monotonic() - last_renew >= renew_every:
-                    await self.store.renew(self.owner, self.settings.lease_seconds)
+                    await self._renew(renew_every)
                     last_renew = time.monotonic()
                 for task_id in await self.store.cancel_requested(list(self.runners)):
                     self.cancel_local(task_id)
             except Exception:
                 log.exception("lease upkeep failed")
+
+    async def _renew(self, renew_every: float) -> None:
+        """Renew the leases of the running tasks that stored no event lately (each event write renews its own)."""
+        now = asyncio.get_running_loop().time()
+        quiet = [
+            task_id
+            for task_id, runner in self.runners.items()
+            if runner.progress is None or now - runner.progress.last_write >= renew_every
+        ]
+        if quiet:
+            await self.store.renew(self.owner, self.settings.lease_seconds, quiet)
 
     async def _sweep(self) -> None:
         try:
@@ -251,6 +284,9 @@ class Supervisor:
             flush_seconds=self.settings.chunk_flush_seconds,
             flush_bytes=self.settings.chunk_flush_bytes,
         )
+        runner = self.runners.get(claimed.id)
+        if runner is not None:
+            runner.progress = progress
         try:
             if kind is None:
                 raise RuntimeError(f"unknown task type {claimed.task_type!r}")

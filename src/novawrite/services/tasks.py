@@ -89,6 +89,7 @@ class Tasks:
             novel_id = await owned_novel_id(conn, user_id, novel_id)
             if kind.per_chapter:
                 await self._check_chapter(conn, novel_id, params)
+            await self._check_unfinished(conn, user_id)
         stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
         try:
             task = await self._insert(
@@ -136,6 +137,14 @@ class Tasks:
             )
         return task_view(row)
 
+    async def _check_unfinished(self, conn: Any, user_id: int) -> None:
+        unfinished = (await conn.execute(select(func.count()).select_from(T).where(active_filter(user_id)))).scalar()
+        if unfinished is not None and unfinished >= self.max_unfinished:
+            raise TooManyTasks(
+                f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
+                retry_after=5,
+            )
+
     async def _insert(
         self,
         user_id: int,
@@ -149,19 +158,12 @@ class Tasks:
         attempt: int = 1,
         retry_of: str | None = None,
     ) -> dict[str, Any]:
-        async with self.db.read() as conn:
-            unfinished = (await conn.execute(select(func.count()).select_from(T).where(active_filter(user_id)))).scalar()
-        if unfinished is not None and unfinished >= self.max_unfinished:
-            raise TooManyTasks(
-                f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
-                retry_after=5,
-            )
         now = utcnow()
         task_id = str(uuid.uuid4())
         message = PENDING_MESSAGE
         try:
             async with self.db.write() as conn:
-                pk = (
+                row = (
                     await conn.execute(
                         insert(T)
                         .values(
@@ -184,13 +186,12 @@ class Tasks:
                             created_at=now,
                             updated_at=now,
                         )
-                        .returning(T.c.pk)
+                        .returning(*TASK_COLUMNS)
                     )
-                ).scalar_one()
+                ).one()
                 data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
                 event = TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data)
-                await self.store.add_event(conn, pk, event, now)
-                row = (await conn.execute(select(*TASK_COLUMNS).where(T.c.pk == pk))).one()
+                await self.store.add_event(conn, row.pk, event, now)
         except IntegrityError:
             if idempotency_key is not None and digest is not None:
                 repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
@@ -340,6 +341,8 @@ class Tasks:
         if kind is None:
             raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")
         params = kind.params.model_validate({**row.params, "novel_id": row.novel_id})
+        async with self.db.read() as conn:
+            await self._check_unfinished(conn, user_id)
         return await self._insert(
             user_id,
             row.novel_id,
