@@ -128,15 +128,14 @@ def create_app(
         body = services.metrics.render(await services.supervisor.store.counts())
         return Response(body, media_type=CONTENT_TYPE)
 
-    routes: list[BaseRoute] = [
+    routes: list[BaseRoute] = [route for router in routers for route in router.routes()]
+    routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
-    for router in routers:
-        routes.extend(router.routes())
     routes.extend(_ui_routes())
 
     @asynccontextmanager

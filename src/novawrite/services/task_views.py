@@ -25,13 +25,20 @@ DEFAULT_CAPACITY = 20_000
 
 @dataclass(frozen=True, slots=True)
 class TaskBody:
+    """A task's JSON body with its ETag, and the response headers of a 200 and a 304, made once."""
+
     user_id: int
     body: bytes
     etag: str
+    headers_200: list[tuple[bytes, bytes]]
+    headers_304: list[tuple[bytes, bytes]]
 
     @classmethod
     def of(cls, user_id: int, body: bytes) -> TaskBody:
-        return cls(user_id, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        ok = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"), *common]
+        return cls(user_id, body, etag, ok, common)
 
 
 class TaskViews:

@@ -68,16 +68,36 @@ def _submit_handler(kind: TaskKind):  # type: ignore[no-untyped-def]
     return submit
 
 
+class Prepared(Response):
+    """A response whose body and headers were encoded beforehand (the polling cache's)."""
+
+    def __init__(self, status_code: int, body: bytes, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.raw_headers = list(raw_headers)
+        self.background = None
+
+
 def _matches(if_none_match: str | None, etag: str) -> bool:
     if not if_none_match:
         return False
     return any(tag.strip().removeprefix("W/") in (etag, "*") for tag in if_none_match.split(","))
 
 
-# Registered before /api/tasks/{task_id} so that "active" is not taken for an id.
+# Registered before /api/tasks/{task_id} so that "active" is not taken for an id; the
+# polling route right after it, since Starlette tries routes in order.
 @router.route("GET", "/api/tasks/active", summary="The user's pending and running tasks", response=ActiveTasksOut)
 async def active_tasks(call: Call) -> Response:
     return JSON({"items": await call.services.tasks.active(call.user.id)})
+
+
+@router.route("GET", "/api/tasks/{task_id}", summary="A task (the polling endpoint; ETag and 304)", response=TaskOut,
+              errors=(304,))
+async def get_task(call: Call) -> Response:
+    task = await call.services.tasks.poll(call.user.id, call.path_param("task_id"))
+    if _matches(call.request.headers.get("if-none-match"), task.etag):
+        return Prepared(304, b"", task.headers_304)
+    return Prepared(200, task.body, task.headers_200)
 
 
 @router.route("GET", "/api/tasks", summary="The user's task history, newest first", query=TaskHistoryQuery,
@@ -100,16 +120,6 @@ async def novel_tasks(call: Call) -> Response:
         call.user.id, novel_id=novel_id, status=q.status, task_type=q.task_type, limit=q.limit, cursor=q.cursor
     )
     return JSON({"items": items, "next_cursor": cursor})
-
-
-@router.route("GET", "/api/tasks/{task_id}", summary="A task (the polling endpoint; ETag and 304)", response=TaskOut,
-              errors=(304,))
-async def get_task(call: Call) -> Response:
-    task = await call.services.tasks.poll(call.user.id, call.path_param("task_id"))
-    headers = {"ETag": task.etag, "Cache-Control": "no-cache"}
-    if _matches(call.request.headers.get("if-none-match"), task.etag):
-        return Response(status_code=304, headers=headers)
-    return JSON(task.body, headers=headers)
 
 
 @router.route("GET", "/api/tasks/{task_id}/output", summary="Text generated so far", response=TaskOutputOut)
