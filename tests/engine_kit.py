@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from novawrite.db.models import Character
-from novawrite.generators.base import GenerationContext, retry_transient
+from novawrite.generators.base import GenerationContext, RetryPolicy, retry_transient
 from novawrite.generators.registry import TaskKind
 from novawrite.providers.base import Completion, Prompt, ProviderError
+from novawrite.settings import Settings
 from tests.waiting import until
 
 
@@ -149,3 +150,24 @@ async def wait_for_status(
 
     await until(reached, timeout, f"task {task_id} reaches {statuses}")
     return task
+
+
+async def two_instances(postgres_url: str) -> AsyncIterator[tuple[Any, Any, Gate, Gate]]:
+    """Two app instances on one PostgreSQL database, one slot each, each running its own Gate kind,
+    both listening for the other's notifications."""
+    from tests.conftest import make_api
+
+    settings = Settings(
+        database_url=postgres_url,
+        secret_key="shared-secret-key-for-two-instances-0123456789",
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        max_concurrency=1,
+    )
+    gate_a, gate_b = Gate(), Gate()
+    common = {"provider": NullProvider(), "retry": RetryPolicy(base=0.01)}
+    async for a in make_api(settings, kinds={"generate_outline": gate_a.kind()}, **common):
+        async for b in make_api(settings, kinds={"generate_outline": gate_b.kind()}, **common):
+            await asyncio.wait_for(a.services.supervisor.listener.ready.wait(), 10)
+            await asyncio.wait_for(b.services.supervisor.listener.ready.wait(), 10)
+            yield a, b, gate_a, gate_b

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 
-from novawrite.generators.base import RetryPolicy
 from novawrite.providers.base import Prompt, ProviderError
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
-from tests.engine_kit import Gate, NullProvider, wait_for_status
+from tests.engine_kit import Gate, NullProvider, two_instances, wait_for_status
 from tests.server import sample
 from tests.waiting import until
 
@@ -113,42 +111,30 @@ async def test_polls_follow_every_change_and_answer_304(settings: Settings) -> N
 
 
 async def test_two_instances_never_serve_each_other_stale_tasks(postgres_url: str) -> None:
-    settings = Settings(
-        database_url=postgres_url,
-        secret_key="shared-secret-key-for-two-instances-0123456789",
-        argon2_time_cost=1,
-        argon2_memory_kib=1024,
-        max_concurrency=1,
-    )
-    gate_a, gate_b = Gate(), Gate()
-    common = {"provider": NullProvider(), "retry": RetryPolicy(base=0.01)}
-    async for a in make_api(settings, kinds={"generate_outline": gate_a.kind()}, **common):
-        async for b in make_api(settings, kinds={"generate_outline": gate_b.kind()}, **common):
-            await asyncio.wait_for(a.services.supervisor.listener.ready.wait(), 10)
-            await asyncio.wait_for(b.services.supervisor.listener.ready.wait(), 10)
-            h = await a.register()
-            novel = (await a.novel(h))["id"]
-            task = (await a.client.post("/api/ai/generate-outline", json={"novel_id": novel}, headers=h)).json()["id"]
-            await gate_a.wait_started(1)
-            await wait_for_status(b, h, task, {"running"})  # cached in B while A runs it
+    async for a, b, gate_a, gate_b in two_instances(postgres_url):
+        h = await a.register()
+        novel = (await a.novel(h))["id"]
+        task = (await a.client.post("/api/ai/generate-outline", json={"novel_id": novel}, headers=h)).json()["id"]
+        await gate_a.wait_started(1)
+        await wait_for_status(b, h, task, {"running"})  # cached in B while A runs it
 
-            # The cancel flag, set through A while A's runner has not stopped yet, reaches B's cache.
-            a.services.supervisor.cancel_local = lambda task_id: False  # keep it running: only the flag moves
-            r = await a.client.post(f"/api/tasks/{task}/cancel", headers=h)
-            assert r.json()["cancel_requested"] is True
+        # The cancel flag, set through A while A's runner has not stopped yet, reaches B's cache.
+        a.services.supervisor.cancel_local = lambda task_id: False  # keep it running: only the flag moves
+        r = await a.client.post(f"/api/tasks/{task}/cancel", headers=h)
+        assert r.json()["cancel_requested"] is True
 
-            async def flag_seen_by_b() -> bool:
-                return bool((await b.client.get(f"/api/tasks/{task}", headers=h)).json()["cancel_requested"])
+        async def flag_seen_by_b() -> bool:
+            return bool((await b.client.get(f"/api/tasks/{task}", headers=h)).json()["cancel_requested"])
 
-            await until(flag_seen_by_b, 5, "B's poll shows the cancel request made through A")
+        await until(flag_seen_by_b, 5, "B's poll shows the cancel request made through A")
 
-            # A novel deleted through A: B stops serving its task.
-            del a.services.supervisor.cancel_local
-            await wait_for_status(b, h, task, {"cancelled"})
-            assert (await a.client.delete(f"/api/novels/{novel}", headers=h)).status_code == 204
+        # A novel deleted through A: B stops serving its task.
+        del a.services.supervisor.cancel_local
+        await wait_for_status(b, h, task, {"cancelled"})
+        assert (await a.client.delete(f"/api/novels/{novel}", headers=h)).status_code == 204
 
-            async def gone_from_b() -> bool:
-                return (await b.client.get(f"/api/tasks/{task}", headers=h)).status_code == 404
+        async def gone_from_b() -> bool:
+            return (await b.client.get(f"/api/tasks/{task}", headers=h)).status_code == 404
 
-            await until(gone_from_b, 5, "B's poll of a task whose novel A deleted is a 404")
-            assert (await b.client.get("/api/tasks", headers=h)).json()["items"] == []
+        await until(gone_from_b, 5, "B's poll of a task whose novel A deleted is a 404")
+        assert (await b.client.get("/api/tasks", headers=h)).json()["items"] == []

@@ -186,66 +186,6 @@ class TaskStore:
             )
             return {r[0]: r[1] for r in rows}
 
-    async def claim(self, pk: int, owner: str, lease_seconds: float) -> tuple[Claimed, TaskEvent] | None:
-        """Atomically take a pending task; None when someone else took it first."""
-        now = utcnow()
-        async with self.db.write() as conn:
-            row = (
-                await conn.execute(
-                    update(T)
-                    .where(T.c.pk == pk, T.c.status == TaskStatus.PENDING)
-                    .values(
-                        status=TaskStatus.RUNNING,
-                        owner=owner,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds),
-                        started_at=func.coalesce(T.c.started_at, now),
-                        updated_at=now,
-                        seq=T.c.seq + 1,
-                        message=STARTED_MESSAGE,
-                    )
-                    .returning(
-                        T.c.id,
-                        T.c.user_id,
-                        T.c.novel_id,
-                        T.c.task_type,
-                        T.c.params,
-                        T.c.attempt,
-                        T.c.seq,
-                        T.c.output,
-                        T.c.checkpoint,
-                        T.c.retry_of,
-                        T.c.started_at,
-                        T.c.progress,
-                        T.c.message,
-                    )
-                )
-            ).first()
-            if row is None:
-                return None
-            checkpoint = row.checkpoint
-            if checkpoint is None and row.retry_of is not None:
-                checkpoint = (
-                    await conn.execute(select(T.c.checkpoint).where(T.c.id == row.retry_of))
-                ).scalar_one_or_none()
-            data = event_data(row.id, row.seq, TaskStatus.RUNNING, row.progress, row.message, attempt=row.attempt)
-            event = TaskEvent.of(row.id, row.user_id, row.seq, EventKind.STATUS, data)
-            await self.add_event(conn, pk, event, now)
-        claimed = Claimed(
-            pk=pk,
-            id=row.id,
-            user_id=row.user_id,
-            novel_id=row.novel_id,
-            task_type=row.task_type,
-            params=dict(row.params or {}),
-            attempt=row.attempt,
-            seq=row.seq,
-            output=row.output or "",
-            checkpoint=checkpoint,
-            retry_of=row.retry_of,
-            started_at=row.started_at,
-        )
-        return claimed, event
-
     async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
         """Atomically take several pending tasks in one transaction; those someone else took are left out."""
         now = utcnow()
@@ -296,10 +236,8 @@ class TaskStore:
         )
         if not self.db.is_sqlite:
             payloads = [f"{self.origin} {e.task_id} {e.seq}" for _, e in events]
-            await conn.execute(
-                select(func.pg_notify(CHANNEL, func.unnest(bindparam("payloads", type_=ARRAY(Text)))))
-                , {"payloads": payloads}
-            )
+            notify = select(func.pg_notify(CHANNEL, func.unnest(bindparam("payloads", type_=ARRAY(Text)))))
+            await conn.execute(notify, {"payloads": payloads})
 
     # --- a running task's writes (owner-guarded) ---------------------------------------
 
