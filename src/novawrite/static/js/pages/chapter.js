@@ -1,5 +1,6 @@
 // One chapter: its text, "Write this chapter" (overwrite confirmed when it has
-// text), the text streaming in live while it is written, earlier revisions.
+// text), the text streaming in live while it is written, earlier revisions, and
+// the unsaved text of the chapter's last task when it failed or was cancelled.
 
 import { api } from "../api.js";
 import { h, replace, toast, confirmDialog, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
@@ -18,10 +19,11 @@ const form = document.getElementById("write-form");
 const formError = document.getElementById("write-error");
 const writeButton = document.getElementById("write-button");
 const slot = document.getElementById("chapter-task");
+const partialBox = document.getElementById("chapter-partial");
 let novel = null;
 let chapter = null;
 let live = null;
-let current = null; // {card, follower} of the task writing this chapter
+let current = null; // {card, follower, finished} of the task writing this chapter
 
 function paragraphs(text) {
   return String(text || "")
@@ -113,22 +115,27 @@ function follow(task) {
     current.card.update(task);
     return;
   }
-  const card = new TaskCard(task, { onRetry: (next) => follow(next), onDismiss: () => {} });
+  const card = new TaskCard(task, { onRetry: (next) => follow(next), onDismiss: () => current?.card === card && hidePartial() });
   const follower = new TextFollower(id, (text) => {
     if (current?.follower === follower && !isTerminal(card.status)) renderStreaming(text);
   });
-  current = { card, follower };
+  // finished: finish() has run, or was not needed; the card itself may turn terminal first (Cancel on a pending task).
+  current = { card, follower, finished: isTerminal(task.status) };
   replace(slot, card.el);
-  live.watch(task);
-  if (!isTerminal(task.status)) {
-    writeButton.disabled = true;
-    renderStreaming("");
-    follower.load();
+  hidePartial();
+  if (isTerminal(task.status)) {
+    showPartial();
+    return;
   }
+  live.watch(task);
+  writeButton.disabled = true;
+  renderStreaming("");
+  follower.load();
 }
 
 async function finish(event) {
   const { card } = current;
+  current.finished = true;
   writeButton.disabled = false;
   if (event === "completed") {
     try {
@@ -141,7 +148,51 @@ async function finish(event) {
     card.el.classList.add("task-card-done");
   } else {
     renderSavedText();
+    showPartial();
   }
+}
+
+// --- the text a failed or cancelled task left ------------------------------------------
+
+const STOPPED = new Set(["failed", "cancelled"]);
+const HISTORY_PAGES = 5; // of 20 tasks: how far back the chapter's last task is looked for
+
+/** Show what the current task wrote before it failed or was cancelled (its /output), if anything. */
+async function showPartial() {
+  const { card, follower } = current;
+  await follower.load();
+  if (current?.card !== card || !card.el.isConnected || !STOPPED.has(card.status) || !follower.text) return;
+  document.getElementById("partial-heading").textContent = t(`chapter.partial_${card.status}`);
+  replace(document.getElementById("partial-text"), paragraphs(follower.text));
+  partialBox.hidden = false;
+}
+
+function hidePartial() {
+  partialBox.hidden = true;
+  replace(document.getElementById("partial-text"));
+}
+
+/** The newest write task of this chapter (the API filters by novel and kind, not by chapter). */
+async function lastChapterTask() {
+  const query = new URLSearchParams({ task_type: "write_chapter_content" });
+  for (let page = 0; page < HISTORY_PAGES; page++) {
+    const data = await api("GET", `/api/novels/${encodeURIComponent(novelId)}/tasks?${query}`);
+    const task = data.items.find((item) => String(item.params?.chapter_id) === String(chapterId));
+    if (task || !data.next_cursor) return task ?? null;
+    query.set("cursor", data.next_cursor);
+  }
+  return null;
+}
+
+/** On load: a last task that stopped before saving gets its card (Retry) and its text. */
+async function followLastStopped() {
+  let task = null;
+  try {
+    task = await lastChapterTask();
+  } catch {
+    return; // the page works without it
+  }
+  if (task && !current && STOPPED.has(task.status)) follow(task);
 }
 
 function onLive(update) {
@@ -160,11 +211,11 @@ function onLive(update) {
     if (task) {
       card.update(task);
       follower.load(); // chunks sent while the stream was down are in the output
-    } else if (!isTerminal(card.status)) {
+    } else if (!current.finished) {
       api("GET", `/api/tasks/${encodeURIComponent(card.id)}`)
         .then((t2) => {
           card.update(t2);
-          if (isTerminal(t2.status)) finish(t2.status);
+          if (isTerminal(t2.status) && current.card === card && !current.finished) finish(t2.status);
         })
         .catch(() => {});
     } else {
@@ -178,7 +229,7 @@ function onLive(update) {
     if (u && update.kind === "event" && update.event === "status" && isTerminal(card.status)) maybeAdopt(u.id);
     return;
   }
-  if (isTerminal(card.status)) return;
+  if (current.finished) return;
   if (update.kind === "event" && update.event === "chunk") {
     follower.chunk(u.data.seq, u.data.text);
   } else if (update.kind === "task" && !isTerminal(u.status)) {
@@ -279,4 +330,5 @@ if (chapter) {
   }
   if (!current || isTerminal(current.card.status)) writeButton.disabled = false;
   live.start();
+  if (!current) followLastStopped();
 }

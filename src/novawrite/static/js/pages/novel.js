@@ -1,6 +1,7 @@
-// The novel workspace: outline and volume/chapter tree, characters, world
-// settings, timeline, foreshadowing; a Generate action per kind whose task is
-// followed live in its section, and the section refreshed when it completes.
+// The novel workspace: its fields (editable in place), outline and
+// volume/chapter tree, characters, world settings, timeline, foreshadowing; a
+// Generate action per kind whose task is followed live in its section, and the
+// section refreshed when it completes.
 
 import { api } from "../api.js";
 import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
@@ -148,6 +149,7 @@ function renderAll() {
   for (const section of Object.keys(LISTS)) renderList(section);
   root.setAttribute("aria-busy", "false");
   for (const button of document.querySelectorAll(".generate-button")) button.disabled = false;
+  editButton.disabled = false;
 }
 
 async function reloadNovel(section) {
@@ -363,6 +365,94 @@ dialog.addEventListener("close", () => opener?.focus());
 for (const button of document.querySelectorAll(".generate-button")) {
   button.addEventListener("click", () => openGenerate(button.dataset.kind, button));
 }
+
+// --- editing the novel's fields -------------------------------------------------------
+
+const EDITABLE = ["title", "genre", "synopsis", "language"];
+const editButton = document.getElementById("edit-novel-button");
+const editBox = document.getElementById("novel-edit");
+const editForm = document.getElementById("edit-form");
+const editError = document.getElementById("edit-error");
+const editSubmit = document.getElementById("edit-submit");
+
+const editInput = (name) => editForm.elements.namedItem(name);
+
+function showEdit(open) {
+  editBox.hidden = !open;
+  editButton.setAttribute("aria-expanded", String(open));
+  if (!open) {
+    editButton.focus();
+    return;
+  }
+  for (const name of EDITABLE) editInput(name).value = novel[name] ?? "";
+  showFieldErrors([]);
+  showFormError(editError, null);
+  editInput("title").focus();
+}
+
+/** The fields the author changed, trimmed as the create form trims them. */
+function changedFields() {
+  const body = {};
+  for (const name of EDITABLE) {
+    const value = name === "language" ? editInput(name).value : editInput(name).value.trim();
+    if (value !== (novel[name] ?? "")) body[name] = value;
+  }
+  return body;
+}
+
+/** Put each 422 detail next to its field; returns the fields marked, in form order. */
+function showFieldErrors(details) {
+  const messages = new Map(details.map((detail) => [String(detail.field), detail.message]));
+  for (const name of EDITABLE) {
+    const input = editInput(name);
+    const note = document.getElementById(`edit-${name}-error`);
+    const message = messages.get(name);
+    note.hidden = !message;
+    note.textContent = message ?? "";
+    if (message) {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", note.id);
+    } else {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    }
+  }
+  return EDITABLE.filter((name) => messages.has(name));
+}
+
+function showEditError(error) {
+  const details = error.code === "validation_error" && Array.isArray(error.details) ? error.details : [];
+  const marked = showFieldErrors(details);
+  // Details that belong to no field of the form stay in the summary.
+  const summary = marked.length && marked.length === details.length ? { message: t("novel.edit_invalid") } : error;
+  showFormError(editError, summary);
+  if (marked.length) editInput(marked[0]).focus();
+}
+
+editForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = changedFields();
+  if (!Object.keys(body).length) {
+    showEdit(false);
+    return;
+  }
+  editSubmit.disabled = true;
+  try {
+    novel = await api("PATCH", `/api/novels/${encodeURIComponent(novelId)}`, { body });
+  } catch (error) {
+    showEditError(error);
+    return;
+  } finally {
+    editSubmit.disabled = false;
+  }
+  showEdit(false);
+  renderHeader();
+  renderTree(); // word counts read differently once the language changed
+  toast(t("novel.saved"), { kind: "success" });
+});
+
+editButton.addEventListener("click", () => showEdit(editBox.hidden));
+document.getElementById("edit-cancel").addEventListener("click", () => showEdit(false));
 
 // --- start ------------------------------------------------------------------------
 
