@@ -494,6 +494,12 @@ async def test_every_kind_end_to_end(env: Env) -> None:
     assert r.status_code == 200, r.text
     revisions = r.json()["items"]
     assert [rev["content"] for rev in revisions] == [first_text]
+    r = await env.api.client.get(
+        f"/api/novels/{env.novel_id}/tasks?chapter_id={chapter_id}&limit=1", headers=env.headers
+    )
+    assert [t["id"] for t in r.json()["items"]] == [task["id"]]  # the chapter's newest task, of two
+    r = await env.api.client.get(f"/api/novels/{env.novel_id}/tasks?chapter_id=0", headers=env.headers)
+    assert all(t["task_type"] != "write_chapter_content" for t in r.json()["items"])
     if fake is not None:
         new_calls()
         assert saved["content"] != first_text  # a second take

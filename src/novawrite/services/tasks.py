@@ -272,6 +272,7 @@ class Tasks:
         task_type: str | None,
         limit: int,
         cursor: str | None,
+        chapter_id: int | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         if task_type is not None and task_type not in self.kinds:
             raise ValidationFailed([{"field": "query.task_type", "message": f"Unknown task_type {task_type!r}"}])
@@ -285,6 +286,8 @@ class Tasks:
             query = query.where(T.c.status == status)
         if task_type is not None:
             query = query.where(T.c.task_type == task_type)
+        if chapter_id is not None:  # a chapter task's scope is its chapter
+            query = query.where(T.c.scope == chapter_id)
         if before is not None:
             query = query.where(T.c.pk < before)
         async with self.db.read() as conn:

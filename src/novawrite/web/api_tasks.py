@@ -117,7 +117,13 @@ async def novel_tasks(call: Call) -> Response:
     novel_id = await services.novels.owned(call.user.id, call.path_param("novel_id"))
     q = call.query
     items, cursor = await services.tasks.history(
-        call.user.id, novel_id=novel_id, status=q.status, task_type=q.task_type, limit=q.limit, cursor=q.cursor
+        call.user.id,
+        novel_id=novel_id,
+        status=q.status,
+        task_type=q.task_type,
+        chapter_id=q.chapter_id,
+        limit=q.limit,
+        cursor=q.cursor,
     )
     return JSON({"items": items, "next_cursor": cursor})
 

@@ -234,6 +234,8 @@ class NovelTasksQuery(BaseModel):
 
     status: TaskStatusName | None = None
     task_type: TaskTypeFilter | None = None
+    #: Only the tasks of one chapter (write_chapter_content); not in API.md, an addition.
+    chapter_id: Annotated[int, Field(ge=0)] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: str | None = None
 

@@ -155,7 +155,6 @@ async function finish(event) {
 // --- the text a failed or cancelled task left ------------------------------------------
 
 const STOPPED = new Set(["failed", "cancelled"]);
-const HISTORY_PAGES = 5; // of 20 tasks: how far back the chapter's last task is looked for
 
 /** Show what the current task wrote before it failed or was cancelled (its /output), if anything. */
 async function showPartial() {
@@ -172,16 +171,11 @@ function hidePartial() {
   replace(document.getElementById("partial-text"));
 }
 
-/** The newest write task of this chapter (the API filters by novel and kind, not by chapter). */
+/** The newest write task of this chapter. */
 async function lastChapterTask() {
-  const query = new URLSearchParams({ task_type: "write_chapter_content" });
-  for (let page = 0; page < HISTORY_PAGES; page++) {
-    const data = await api("GET", `/api/novels/${encodeURIComponent(novelId)}/tasks?${query}`);
-    const task = data.items.find((item) => String(item.params?.chapter_id) === String(chapterId));
-    if (task || !data.next_cursor) return task ?? null;
-    query.set("cursor", data.next_cursor);
-  }
-  return null;
+  const query = new URLSearchParams({ task_type: "write_chapter_content", chapter_id: chapterId, limit: "1" });
+  const data = await api("GET", `/api/novels/${encodeURIComponent(novelId)}/tasks?${query}`);
+  return data.items[0] ?? null;
 }
 
 /** On load: a last task that stopped before saving gets its card (Retry) and its text. */
