@@ -642,3 +642,15 @@ def require_wrk() -> None:
 
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def print_measurement(options: argparse.Namespace, measure: Any) -> None:
+    """Pin this process to the load core, make the run's databases, print ``measure``'s table."""
+    require_wrk()
+    pin_to_load_core()
+    with workspace(options.keep) as workdir:
+        databases = Databases(options.database, workdir)
+        try:
+            print(measure(options, databases, workdir))
+        finally:
+            databases.close()

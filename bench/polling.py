@@ -37,13 +37,11 @@ from bench.common import (
     median,
     novawrite_env,
     parser,
-    pin_to_load_core,
-    require_wrk,
+    print_measurement,
     seed,
     start_running_task,
     table,
     verdict,
-    workspace,
     wrk,
 )
 
@@ -98,14 +96,7 @@ def main() -> None:
     options = args.parse_args()
     if options.quick:
         options.tasks, options.seconds, options.rounds = min(options.tasks, 1000), 2, 1
-    require_wrk()
-    pin_to_load_core()
-    with workspace(options.keep) as workdir:
-        databases = Databases(options.database, workdir)
-        try:
-            print(measure(options, databases, workdir))
-        finally:
-            databases.close()
+    print_measurement(options, measure)
 
 
 def measure(options: argparse.Namespace, databases: Databases, workdir: Path) -> str:

@@ -238,29 +238,45 @@ class Sse:
         return self.id, self.kind, self.json
 
 
-async def parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[Sse]:
-    """The SSE wire format (WHATWG): ``field: value`` lines, a blank line dispatches, ``:`` is a comment."""
-    kind: str | None = None
-    event_id: str | None = None
-    data: list[str] = []
-    async for line in lines:
+class SseParser:
+    """The SSE wire format (WHATWG), a line at a time: ``field: value`` lines, a blank
+    line dispatches an event, ``:`` starts a comment; "retry" and unknown fields are ignored."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.kind: str | None = None
+        self.event_id: str | None = None
+        self.data: list[str] = []
+
+    def feed(self, line: str) -> Sse | None:
+        """The event or comment this line completes, if any."""
         if line == "":
-            if data or kind is not None:
-                yield Sse(kind=kind or "message", id=event_id, data="\n".join(data))
-            kind, event_id, data = None, None, []
-            continue
+            done = None
+            if self.data or self.kind is not None:
+                done = Sse(kind=self.kind or "message", id=self.event_id, data="\n".join(self.data))
+            self._reset()
+            return done
         if line.startswith(":"):
-            yield Sse(comment=line[1:].removeprefix(" "))
-            continue
+            return Sse(comment=line[1:].removeprefix(" "))
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "event":
-            kind = value
+            self.kind = value
         elif name == "data":
-            data.append(value)
+            self.data.append(value)
         elif name == "id":
-            event_id = value
-        # "retry" and unknown fields are ignored
+            self.event_id = value
+        return None
+
+
+async def parse_sse(lines: AsyncIterator[str]) -> AsyncIterator[Sse]:
+    parser = SseParser()
+    async for line in lines:
+        item = parser.feed(line)
+        if item is not None:
+            yield item
 
 
 @dataclass

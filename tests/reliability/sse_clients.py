@@ -24,7 +24,7 @@ import struct
 import termios
 from dataclasses import dataclass, field
 
-from tests.server import Api, ServerProcess, Sse, sample
+from tests.server import Api, ServerProcess, Sse, SseParser, sample
 
 READ_SIZE = 65536
 _ERROR_LINE = re.compile(r"\bERROR\b|Traceback")
@@ -67,29 +67,9 @@ def take_frames(buffer: bytearray) -> list[Sse]:
     if end < 0:
         return []
     buffer[:] = text[end + 2 :]
-    return [item for frame in text[:end].decode().split("\n\n") for item in _parse_frame(frame.split("\n"))]
-
-
-def _parse_frame(lines: list[str]) -> list[Sse]:
-    kind: str | None = None
-    event_id: str | None = None
-    data: list[str] = []
-    items: list[Sse] = []
-    for line in lines:
-        if line.startswith(":"):
-            items.append(Sse(comment=line[1:].removeprefix(" ")))
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            kind = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id":
-            event_id = value
-    if data or kind is not None:
-        items.append(Sse(kind=kind or "message", id=event_id, data="\n".join(data)))
-    return items
+    parser = SseParser()
+    items = (parser.feed(line) for line in [*text[:end].decode().split("\n"), ""])
+    return [item for item in items if item is not None]
 
 
 class SseSocket:

@@ -29,12 +29,23 @@ export class TaskCard {
       this.message,
       h("div", { class: "task-card-actions" }, this.cancelButton, this.retryButton, this.dismissButton),
     );
+    this.progress = 0;
+    this.attempt = task.attempt ?? 1;
     this.update(task);
   }
 
-  update({ status, progress, message, error, cancel_requested: cancelRequested }) {
+  update({ status, progress, message, error, attempt, cancel_requested: cancelRequested }) {
     // A finished task stays finished: a response that left the server earlier must not undo it.
     if (isTerminal(this.status) && !isTerminal(status)) return;
+    // Within one attempt progress never goes down and a running task never turns pending again;
+    // an update saying so (a poll answered just before a live event) is older than what is shown.
+    if (attempt !== undefined && attempt < this.attempt) return;
+    const sameAttempt = attempt === undefined || attempt === this.attempt;
+    if (sameAttempt && !isTerminal(status)) {
+      if (progress !== undefined && progress !== null && progress < this.progress) return;
+      if (status === "pending" && this.status === "running") return;
+    }
+    if (attempt !== undefined) this.attempt = attempt;
     if (status) {
       this.status = status;
       this.el.dataset.status = status;
@@ -42,6 +53,7 @@ export class TaskCard {
       this.badge.textContent = statusLabel(status);
     }
     if (progress !== undefined && progress !== null) {
+      this.progress = progress;
       setProgress(this.bar, progress, this.status);
       this.pct.textContent = `${Math.round(progress)}%`;
     }
