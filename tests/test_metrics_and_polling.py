@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-from novawrite.providers.base import Prompt, ProviderError
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
@@ -37,16 +36,14 @@ async def test_metrics_count_tasks_calls_events_and_subscribers(api: Api) -> Non
 
 
 async def test_provider_errors_are_counted_by_kind(settings: Settings) -> None:
-    gate = Gate()
-    async for api in make_api(settings, provider=NullProvider(), kinds={"generate_outline": gate.kind()}):
-        # NullProvider refuses every call; a real generator's call through the metered provider counts it.
-        provider = api.services.supervisor.provider
-        try:
-            await provider.generate_json(Prompt(kind="outline", system="", user=""), object)  # type: ignore[arg-type]
-        except ProviderError:
-            pass
+    async for api in make_api(settings, provider=NullProvider()):  # refuses every call, as a bad key would
+        h = await api.register()
+        novel = await api.novel(h)
+        r = await api.client.post("/api/ai/generate-outline", json={"novel_id": novel["id"]}, headers=h)
+        await wait_for_status(api, h, r.json()["id"], {"failed"})
         text = (await api.client.get("/metrics")).text
-        assert sample(text, "novawrite_provider_errors_total", kind="outline", error="permanent") == 1
+        assert sample(text, "novawrite_provider_errors_total", kind="outline_plan", error="permanent") == 1
+        assert sample(text, "novawrite_task_duration_seconds_count", kind="generate_outline", outcome="failed") == 1
 
 
 async def test_metrics_can_be_protected_or_turned_off(settings: Settings) -> None:

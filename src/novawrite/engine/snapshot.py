@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from novawrite.db.engine import Database
@@ -27,7 +29,7 @@ class NovelGone(Exception):
     """The task's novel (or chapter) was deleted."""
 
 
-def _chapter_view(c: object) -> ChapterView:
+def _chapter_view(c: Any) -> ChapterView:
     return ChapterView(
         id=c.id, number=c.number, title=c.title, summary=c.summary, word_count=c.word_count,
         content_summary=c.content_summary, has_content=c.word_count > 0,

@@ -223,10 +223,6 @@ class Tasks:
 
     # --- read --------------------------------------------------------------------------
 
-    async def get(self, user_id: int, task_id: str) -> dict[str, Any]:
-        row = await self._row(user_id, task_id)
-        return task_view(row)
-
     async def poll(self, user_id: int, task_id: str) -> TaskBody:
         """A task's encoded body for the polling endpoint, from the cache when it has not changed."""
         cached = self.views.get(task_id)
