@@ -7,18 +7,25 @@ with "database is locked" when a read transaction tries to upgrade. Reads use a
 separate pool and never block on the writer (WAL).
 
 On PostgreSQL reads and writes share one pool.
+
+``raw`` runs the task engine's hot statements on the drivers themselves
+(``novawrite.db.raw``). On SQLite its writes and the SQLAlchemy writer's share
+one lock (``exclusive``), so the two writer connections never wait on each other.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
+
+from novawrite.db.raw import RawDatabase, Tx, raw_database
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -66,16 +73,32 @@ class Database:
         else:
             self.writer = create_async_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=False)
             self.reader = self.writer
+        self.raw: RawDatabase = raw_database(url, pool_size)
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    def exclusive(self) -> asyncio.Lock | nullcontext[None]:
+        """SQLite: the one right to write in this process (held by every write transaction)."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction, committed on success and rolled back on error."""
-        async with self.writer.begin() as conn:
+        async with self.exclusive(), self.writer.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def raw_write(self) -> AsyncIterator[Tx]:
+        """A write transaction on the raw driver."""
+        async with self.exclusive(), self.raw.transaction() as tx:
+            yield tx
+
+    def raw_read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read on the raw driver (one snapshot on SQLite)."""
+        return self.raw.read()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -85,7 +108,7 @@ class Database:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """An ORM session inside one write transaction."""
-        async with self.writer.begin() as conn:
+        async with self.exclusive(), self.writer.begin() as conn:
             session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
             try:
                 yield session
@@ -113,6 +136,7 @@ class Database:
             return False
 
     async def dispose(self) -> None:
+        await self.raw.close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

@@ -1,6 +1,9 @@
-"""Every database statement of the task engine, in SQLAlchemy Core.
+"""Every database statement of the task engine.
 
-Each state change of a task and the event that announces it are written in one
+The statements a task runs through many times a second (claim, record,
+complete, finish, lease renewal, the dispatcher's reads) are plain SQL on the
+raw driver (``novawrite.db.raw``); the rarer ones (recovery, cancel requests,
+the API's reads) are SQLAlchemy Core. Each state change of a task and the event that announces it are written in one
 short transaction; the event is published only after that commit (write-ahead),
 so anything a client has seen can be replayed. A process changes a running task
 only while it holds the lease: every such write is guarded by
@@ -15,10 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from sqlalchemy import ARRAY, Row, Text, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from novawrite.db.engine import Database
+from novawrite.db.raw import SqlaTx, Tx, json_text, json_value, time_value
 from novawrite.db.models import Task, TaskStatus, utcnow
 from novawrite.db.models import TaskEvent as TaskEventRow
 from novawrite.engine.events import EventKind, TaskEvent, event_data
@@ -103,6 +109,68 @@ class Claimed:
 CHANNEL = "novawrite_events"
 ANY_TASK = "*"
 
+PENDING, RUNNING = TaskStatus.PENDING.value, TaskStatus.RUNNING.value
+
+# --- the raw statements ($n parameters; see novawrite.db.raw) --------------------------------
+
+ADD_EVENT = "INSERT INTO task_events (task_pk, seq, kind, data, created_at) VALUES ($1, $2, $3, $4, $5)"
+NOTIFY = "SELECT pg_notify($1, $2)"
+NOTIFY_MANY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
+
+# "is one of a list" in one parameter: an array on PostgreSQL, a JSON array on SQLite
+IN_LIST = {
+    "postgresql": {"pk": "pk = ANY($1::bigint[])", "id": "id = ANY($1::text[])"},
+    "sqlite": {"pk": "pk IN (SELECT value FROM json_each($1))", "id": "id IN (SELECT value FROM json_each($1))"},
+}
+
+INSERT_TASK = f"""
+INSERT INTO tasks (id, user_id, novel_id, task_type, scope, status, progress, message, params, attempt, retry_of,
+    cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13)
+RETURNING pk"""
+
+PENDING_HEADS = f"""
+SELECT user_id, pk FROM (
+    SELECT user_id, pk, row_number() OVER (PARTITION BY user_id ORDER BY pk) AS rn
+    FROM tasks WHERE status = '{PENDING}'
+) AS ranked
+WHERE rn <= $1 ORDER BY user_id, pk"""
+RUNNING_PER_USER = f"SELECT user_id, count(*) FROM tasks WHERE status = '{RUNNING}' GROUP BY user_id"
+
+CLAIM = f"""
+UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, started_at = COALESCE(started_at, $4),
+    updated_at = $4, seq = seq + 1, message = $5
+WHERE {{pks}} AND status = '{PENDING}'
+RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
+    progress, message"""
+CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
+
+# A running task's writes: only while this process holds it, at the seq it knows.
+MINE = f"pk = $1 AND owner = $2 AND status = '{RUNNING}' AND seq = $3"
+RECORD = f"""
+UPDATE tasks SET seq = $4, progress = $5, message = $6, updated_at = $7, lease_expires_at = $8,
+    output = output || $9, usage = COALESCE($10, usage)
+WHERE {MINE}"""
+SAVE_CHECKPOINT = f"UPDATE tasks SET checkpoint = $4 WHERE {MINE}"
+COMPLETE = f"""
+UPDATE tasks SET status = '{TaskStatus.COMPLETED.value}', progress = 100, message = $4, result = $5, usage = $6,
+    seq = $7, finished_at = $8, updated_at = $8, owner = NULL, lease_expires_at = NULL
+WHERE {MINE}"""
+FINISH = f"""
+UPDATE tasks SET status = $4, message = $5, error = $6, usage = $7, seq = $8, finished_at = $9, updated_at = $9,
+    owner = NULL, lease_expires_at = NULL
+WHERE {MINE}"""
+RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}'"
+CANCEL_REQUESTED = "SELECT id FROM tasks WHERE {ids} AND cancel_requested = $2"
+
+
+def _in_list(tx: Tx, column: str) -> str:
+    return IN_LIST[tx.dialect][column]
+
+
+def _list_param(tx: Tx, values: Sequence[Any]) -> Any:
+    return list(values) if tx.dialect == "postgresql" else orjson.dumps(list(values)).decode()
+
 
 class TaskStore:
     def __init__(self, db: Database, origin: str = "", lease_seconds: float = 30.0) -> None:
@@ -112,12 +180,11 @@ class TaskStore:
         #: Who writes through this store (the supervisor's owner id); listeners skip their own.
         self.origin = origin
 
-    async def add_event(self, conn: AsyncConnection, pk: int, event: TaskEvent, now: datetime) -> None:
+    async def add_event(self, tx: Tx, pk: int, event: TaskEvent, now: datetime) -> None:
         """Store an event inside the caller's transaction (on PostgreSQL, notified at its commit)."""
-        await conn.execute(insert(E).values(task_pk=pk, seq=event.seq, kind=event.kind, data=event.data, created_at=now))
-        if not self.db.is_sqlite:
-            payload = f"{self.origin} {event.task_id} {event.seq}"
-            await conn.execute(select(func.pg_notify(CHANNEL, payload)))
+        await tx.execute(ADD_EVENT, pk, event.seq, event.kind, event.data, now)
+        if tx.dialect == "postgresql":
+            await tx.execute(NOTIFY, CHANNEL, f"{self.origin} {event.task_id} {event.seq}")
 
     async def notify_changed(self, task_id: str | None) -> None:
         """Tell other processes (PostgreSQL) that a task changed without an event."""
@@ -128,6 +195,39 @@ class TaskStore:
     async def _notify_changed(self, conn: AsyncConnection, task_id: str | None) -> None:
         if not self.db.is_sqlite:
             await conn.execute(select(func.pg_notify(CHANNEL, f"{self.origin} {task_id or ANY_TASK} 0")))
+
+    # --- submit ------------------------------------------------------------------------------
+
+    async def insert_task(
+        self,
+        *,
+        task_id: str,
+        user_id: int,
+        novel_id: int,
+        task_type: str,
+        scope: int,
+        message: str,
+        params: dict[str, Any],
+        attempt: int,
+        retry_of: str | None,
+        idempotency_key: str | None,
+        request_hash: str | None,
+        now: datetime,
+    ) -> TaskEvent:
+        """A new pending task and its first event (seq 1), in one transaction.
+
+        Raises the driver's ``IntegrityError`` when a unique index refuses it (one
+        active task per kind and scope, one task per idempotency key).
+        """
+        data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
+        event = TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data)
+        async with self.db.raw_write() as tx:
+            row = await tx.fetchrow(
+                INSERT_TASK, task_id, user_id, novel_id, task_type, scope, message, json_text(params), attempt,
+                retry_of, False, idempotency_key, request_hash, now,
+            )
+            await self.add_event(tx, row[0], event, now)
+        return event
 
     # --- reads -------------------------------------------------------------------------
 
@@ -162,16 +262,8 @@ class TaskStore:
 
     async def pending_heads(self, per_user: int = 1) -> list[tuple[int, int]]:
         """(user_id, pk) of each user's ``per_user`` oldest pending tasks, oldest first within a user."""
-        ranked = (
-            select(T.c.user_id, T.c.pk, func.row_number().over(partition_by=T.c.user_id, order_by=T.c.pk).label("rn"))
-            .where(T.c.status == TaskStatus.PENDING)
-            .subquery()
-        )
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(ranked.c.user_id, ranked.c.pk).where(ranked.c.rn <= per_user).order_by(ranked.c.user_id, ranked.c.pk)
-            )
-            return [(r[0], r[1]) for r in rows]
+        async with self.db.raw_read() as tx:
+            return [(r[0], r[1]) for r in await tx.fetch(PENDING_HEADS, per_user)]
 
     async def counts(self) -> list[tuple[str, str, int]]:
         """(status, task_type, number of tasks) over the whole table, for the metrics."""
@@ -180,64 +272,43 @@ class TaskStore:
             return [(r[0], r[1], r[2]) for r in rows]
 
     async def running_per_user(self) -> dict[int, int]:
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(T.c.user_id, func.count()).where(T.c.status == TaskStatus.RUNNING).group_by(T.c.user_id)
-            )
-            return {r[0]: r[1] for r in rows}
+        async with self.db.raw_read() as tx:
+            return {r[0]: r[1] for r in await tx.fetch(RUNNING_PER_USER)}
 
     async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
         """Atomically take several pending tasks in one transaction; those someone else took are left out."""
         now = utcnow()
-        async with self.db.write() as conn:
-            rows = (
-                await conn.execute(
-                    update(T)
-                    .where(T.c.pk.in_(pks), T.c.status == TaskStatus.PENDING)
-                    .values(
-                        status=TaskStatus.RUNNING,
-                        owner=owner,
-                        lease_expires_at=now + timedelta(seconds=lease_seconds),
-                        started_at=func.coalesce(T.c.started_at, now),
-                        updated_at=now,
-                        seq=T.c.seq + 1,
-                        message=STARTED_MESSAGE,
-                    )
-                    .returning(
-                        T.c.pk, T.c.id, T.c.user_id, T.c.novel_id, T.c.task_type, T.c.params, T.c.attempt, T.c.seq,
-                        T.c.output, T.c.checkpoint, T.c.retry_of, T.c.started_at, T.c.progress, T.c.message,
-                    )
-                )
-            ).all()
+        lease = now + timedelta(seconds=lease_seconds)
+        async with self.db.raw_write() as tx:
+            claim = CLAIM.format(pks=_in_list(tx, "pk"))
+            rows = await tx.fetch(claim, _list_param(tx, pks), owner, lease, now, STARTED_MESSAGE)
             out = []
-            for row in sorted(rows, key=lambda r: r.pk):
-                checkpoint = row.checkpoint
-                if checkpoint is None and row.retry_of is not None:
-                    checkpoint = (
-                        await conn.execute(select(T.c.checkpoint).where(T.c.id == row.retry_of))
-                    ).scalar_one_or_none()
-                data = event_data(row.id, row.seq, TaskStatus.RUNNING, row.progress, row.message, attempt=row.attempt)
-                event = TaskEvent.of(row.id, row.user_id, row.seq, EventKind.STATUS, data)
+            for row in sorted(rows, key=lambda r: r["pk"]):
+                checkpoint = json_value(row["checkpoint"])
+                if checkpoint is None and row["retry_of"] is not None:
+                    earlier = await tx.fetchrow(CHECKPOINT_OF, row["retry_of"])
+                    checkpoint = json_value(earlier[0]) if earlier is not None else None
+                task_id, user_id, seq = row["id"], row["user_id"], row["seq"]
+                data = event_data(task_id, seq, TaskStatus.RUNNING, row["progress"], row["message"], attempt=row["attempt"])
                 claimed = Claimed(
-                    pk=row.pk, id=row.id, user_id=row.user_id, novel_id=row.novel_id, task_type=row.task_type,
-                    params=dict(row.params or {}), attempt=row.attempt, seq=row.seq, output=row.output or "",
-                    checkpoint=checkpoint, retry_of=row.retry_of, started_at=row.started_at,
+                    pk=row["pk"], id=task_id, user_id=user_id, novel_id=row["novel_id"], task_type=row["task_type"],
+                    params=dict(json_value(row["params"]) or {}), attempt=row["attempt"], seq=seq,
+                    output=row["output"] or "", checkpoint=checkpoint, retry_of=row["retry_of"],
+                    started_at=time_value(row["started_at"]),  # type: ignore[arg-type]
                 )
-                out.append((claimed, event))
-            await self.add_events(conn, [(c.pk, e) for c, e in out], now)
+                out.append((claimed, TaskEvent.of(task_id, user_id, seq, EventKind.STATUS, data)))
+            await self.add_events(tx, [(c.pk, e) for c, e in out], now)
         return out
 
-    async def add_events(self, conn: AsyncConnection, events: list[tuple[int, TaskEvent]], now: datetime) -> None:
-        """Store several events inside the caller's transaction: one INSERT (and one NOTIFY statement)."""
-        if not events:
+    async def add_events(self, tx: Tx, events: list[tuple[int, TaskEvent]], now: datetime) -> None:
+        """Store several events inside the caller's transaction (and notify them in one statement)."""
+        if len(events) <= 1:
+            for pk, event in events:
+                await self.add_event(tx, pk, event, now)
             return
-        await conn.execute(
-            insert(E), [{"task_pk": pk, "seq": e.seq, "kind": e.kind, "data": e.data, "created_at": now} for pk, e in events]
-        )
-        if not self.db.is_sqlite:
-            payloads = [f"{self.origin} {e.task_id} {e.seq}" for _, e in events]
-            notify = select(func.pg_notify(CHANNEL, func.unnest(bindparam("payloads", type_=ARRAY(Text)))))
-            await conn.execute(notify, {"payloads": payloads})
+        await tx.executemany(ADD_EVENT, [(pk, e.seq, e.kind, e.data, now) for pk, e in events])
+        if tx.dialect == "postgresql":
+            await tx.execute(NOTIFY_MANY, CHANNEL, [f"{self.origin} {e.task_id} {e.seq}" for _, e in events])
 
     # --- a running task's writes (owner-guarded) ---------------------------------------
 
@@ -258,29 +329,20 @@ class TaskStore:
         data = event_data(task.id, seq, TaskStatus.RUNNING, progress, message, **extra)
         event = TaskEvent.of(task.id, task.user_id, seq, kind, data)
         now = utcnow()
-        values: dict[str, Any] = {
-            "seq": seq,
-            "progress": progress,
-            "message": message,
-            "updated_at": now,
-            "lease_expires_at": now + timedelta(seconds=self.lease_seconds),
-        }
-        if text:
-            values["output"] = T.c.output + text
-        if usage is not None:
-            values["usage"] = usage
-        async with self.db.write() as conn:
-            changed = await conn.execute(update(T).where(*self._mine(task, owner)).values(**values))
-            if changed.rowcount != 1:
+        lease = now + timedelta(seconds=self.lease_seconds)
+        async with self.db.raw_write() as tx:
+            changed = await tx.execute(
+                RECORD, task.pk, owner, task.seq, seq, progress, message, now, lease, text or "", json_text(usage)
+            )
+            if changed != 1:
                 raise LeaseLost(task.id)
-            await self.add_event(conn, task.pk, event, now)
+            await self.add_event(tx, task.pk, event, now)
         task.seq = seq
         return event
 
     async def save_checkpoint(self, task: Claimed, owner: str, checkpoint: dict[str, Any]) -> None:
-        async with self.db.write() as conn:
-            changed = await conn.execute(update(T).where(*self._mine(task, owner)).values(checkpoint=checkpoint))
-            if changed.rowcount != 1:
+        async with self.db.raw_write() as tx:
+            if await tx.execute(SAVE_CHECKPOINT, task.pk, owner, task.seq, json_text(checkpoint)) != 1:
                 raise LeaseLost(task.id)
 
     async def complete(
@@ -292,37 +354,37 @@ class TaskStore:
         usage: dict[str, int] | None,
         apply: Callable[[AsyncSession], Awaitable[None]],
     ) -> TaskEvent:
-        """Apply the result to the novel and mark the task completed, in one transaction."""
+        """Apply the result to the novel and mark the task completed, in one transaction.
+
+        ``apply`` gets an ORM session that opens its transaction on first use; when
+        it touched nothing, the task row and its event are written on the raw driver.
+        """
         seq = task.seq + 1
         data = event_data(task.id, seq, TaskStatus.COMPLETED, 100, message, result=result)
         event = TaskEvent.of(task.id, task.user_id, seq, EventKind.COMPLETED, data)
         now = utcnow()
-        async with self.db.write() as conn:
-            changed = await conn.execute(
-                update(T)
-                .where(*self._mine(task, owner))
-                .values(
-                    status=TaskStatus.COMPLETED,
-                    progress=100,
-                    message=message,
-                    result=result,
-                    usage=usage,
-                    seq=seq,
-                    finished_at=now,
-                    updated_at=now,
-                    owner=None,
-                    lease_expires_at=None,
-                )
+
+        async def mark_completed(tx: Tx) -> None:
+            changed = await tx.execute(
+                COMPLETE, task.pk, owner, task.seq, message, json_text(result), json_text(usage), seq, now
             )
-            if changed.rowcount != 1:
+            if changed != 1:
                 raise LeaseLost(task.id)
-            session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+            await self.add_event(tx, task.pk, event, now)
+
+        async with self.db.exclusive():
+            session = AsyncSession(bind=self.db.writer, expire_on_commit=False, autoflush=True)
             try:
                 await apply(session)
                 await session.flush()
+                if session.in_transaction():
+                    await mark_completed(SqlaTx(await session.connection()))
+                    await session.commit()
+                else:
+                    async with self.db.raw.transaction() as tx:
+                        await mark_completed(tx)
             finally:
                 await session.close()
-            await self.add_event(conn, task.pk, event, now)
         task.seq = seq
         return event
 
@@ -344,25 +406,13 @@ class TaskStore:
         kind = EventKind.FAILED if status == TaskStatus.FAILED else EventKind.CANCELLED
         event = TaskEvent.of(task.id, task.user_id, seq, kind, data)
         now = utcnow()
-        async with self.db.write() as conn:
-            changed = await conn.execute(
-                update(T)
-                .where(*self._mine(task, owner))
-                .values(
-                    status=status,
-                    message=message,
-                    error=error,
-                    usage=usage,
-                    seq=seq,
-                    finished_at=now,
-                    updated_at=now,
-                    owner=None,
-                    lease_expires_at=None,
-                )
+        async with self.db.raw_write() as tx:
+            changed = await tx.execute(
+                FINISH, task.pk, owner, task.seq, status.value, message, json_text(error), json_text(usage), seq, now
             )
-            if changed.rowcount != 1:
+            if changed != 1:
                 return None
-            await self.add_event(conn, task.pk, event, now)
+            await self.add_event(tx, task.pk, event, now)
         task.seq = seq
         return event
 
@@ -409,7 +459,7 @@ class TaskStore:
         )
         if changed.rowcount != 1:
             return None
-        await self.add_event(conn, row.pk, event, now)
+        await self.add_event(SqlaTx(conn), row.pk, event, now)
         return event
 
     async def requeue_expired(self, max_attempts: int, message: str) -> list[TaskEvent]:
@@ -432,21 +482,16 @@ class TaskStore:
         return events
 
     async def renew(self, owner: str, lease_seconds: float, task_ids: Sequence[str]) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(T)
-                .where(T.c.owner == owner, T.c.status == TaskStatus.RUNNING, T.c.id.in_(list(task_ids)))
-                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-            )
+        async with self.db.raw_write() as tx:
+            renew = RENEW.format(ids=_in_list(tx, "id"))
+            await tx.execute(renew, _list_param(tx, task_ids), utcnow() + timedelta(seconds=lease_seconds), owner)
 
     async def cancel_requested(self, task_ids: Sequence[str]) -> list[str]:
         if not task_ids:
             return []
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(T.c.id).where(T.c.id.in_(list(task_ids)), T.c.cancel_requested.is_(True))
-            )
-            return [r[0] for r in rows]
+        async with self.db.raw_read() as tx:
+            query = CANCEL_REQUESTED.format(ids=_in_list(tx, "id"))
+            return [r[0] for r in await tx.fetch(query, _list_param(tx, task_ids), True)]
 
     # --- requests from the API ---------------------------------------------------------
 
@@ -480,7 +525,7 @@ class TaskStore:
                     )
                 )
                 if changed.rowcount == 1:
-                    await self.add_event(conn, row.pk, event, now)
+                    await self.add_event(SqlaTx(conn), row.pk, event, now)
                 else:  # claimed in the meantime (another process): cancel it as running
                     event = None
             if event is None and row.status in (TaskStatus.PENDING, TaskStatus.RUNNING):
@@ -492,10 +537,6 @@ class TaskStore:
                 await self._notify_changed(conn, task_id)
             result = (await conn.execute(select(*TASK_COLUMNS).where(T.c.pk == row.pk))).first()
         return result, event
-
-    @staticmethod
-    def _mine(task: Claimed, owner: str) -> tuple[Any, ...]:
-        return (T.c.pk == task.pk, T.c.owner == owner, T.c.status == TaskStatus.RUNNING, T.c.seq == task.seq)
 
 
 def active_filter(user_id: int) -> Any:

@@ -19,23 +19,29 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
+from novawrite.db import raw
 from novawrite.db.engine import MAX_ID, valid_id
-from novawrite.db.models import Chapter, TaskStatus, utcnow
+from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.events import EventKind, TaskEvent, event_data
 from novawrite.engine.store import TASK_COLUMNS, T, TaskStore, active_filter, task_view
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
-from novawrite.services.novels import owned_novel_id
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.web.http import dumps
 
 PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 
 log = logging.getLogger("novawrite.engine")
+
+# Submit's checks, on the raw driver (novawrite.db.raw): they run before every task.
+OWNED_NOVEL = "SELECT id FROM novels WHERE id = $1 AND user_id = $2"
+CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
+UNFINISHED = (
+    f"SELECT count(*) FROM tasks WHERE user_id = $1 AND status IN ('{TaskStatus.PENDING.value}', '{TaskStatus.RUNNING.value}')"
+)
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,11 @@ class Tasks:
             if repeat is not None:
                 return Submitted(repeat, created=False)
         novel_id = getattr(params, "novel_id")
-        async with self.db.read() as conn:
-            novel_id = await owned_novel_id(conn, user_id, novel_id)
+        async with self.db.raw_read() as tx:
+            novel_id = await _owned_novel(tx, user_id, novel_id)
             if kind.per_chapter:
-                await self._check_chapter(conn, novel_id, params)
-            await self._check_unfinished(conn, user_id)
+                await self._check_chapter(tx, novel_id, params)
+            await self._check_unfinished(tx, user_id)
         stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
         try:
             task = await self._insert(
@@ -105,18 +111,14 @@ class Tasks:
             return Submitted(repeat.task, created=False)
         return Submitted(task, created=True)
 
-    async def _check_chapter(self, conn: Any, novel_id: int, params: BaseModel) -> None:
+    async def _check_chapter(self, tx: raw.Tx, novel_id: int, params: BaseModel) -> None:
         chapter_id = valid_id(getattr(params, "chapter_id"))
         row = None
         if chapter_id is not None:
-            row = (
-                await conn.execute(
-                    select(Chapter.id, Chapter.content).where(Chapter.id == chapter_id, Chapter.novel_id == novel_id)
-                )
-            ).first()
+            row = await tx.fetchrow(CHAPTER_CONTENT, chapter_id, novel_id)
         if row is None:
             raise NotFound("Chapter not found")
-        if row.content and not getattr(params, "overwrite", False):
+        if row[0] and not getattr(params, "overwrite", False):
             raise Conflict(
                 "chapter_has_content",
                 "The chapter already has text; send \"overwrite\": true to replace it (the old text is kept as a revision)",
@@ -137,9 +139,10 @@ class Tasks:
             )
         return task_view(row)
 
-    async def _check_unfinished(self, conn: Any, user_id: int) -> None:
-        unfinished = (await conn.execute(select(func.count()).select_from(T).where(active_filter(user_id)))).scalar()
-        if unfinished is not None and unfinished >= self.max_unfinished:
+    async def _check_unfinished(self, tx: raw.Tx, user_id: int) -> None:
+        row = await tx.fetchrow(UNFINISHED, user_id)
+        unfinished = row[0] if row is not None else 0
+        if unfinished >= self.max_unfinished:
             raise TooManyTasks(
                 f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
                 retry_after=5,
@@ -162,37 +165,21 @@ class Tasks:
         task_id = str(uuid.uuid4())
         message = PENDING_MESSAGE
         try:
-            async with self.db.write() as conn:
-                row = (
-                    await conn.execute(
-                        insert(T)
-                        .values(
-                            id=task_id,
-                            user_id=user_id,
-                            novel_id=novel_id,
-                            task_type=kind.task_type,
-                            scope=scope,
-                            status=TaskStatus.PENDING,
-                            progress=0,
-                            message=message,
-                            params=params,
-                            attempt=attempt,
-                            retry_of=retry_of,
-                            cancel_requested=False,
-                            idempotency_key=idempotency_key,
-                            request_hash=digest,
-                            seq=1,
-                            output="",
-                            created_at=now,
-                            updated_at=now,
-                        )
-                        .returning(*TASK_COLUMNS)
-                    )
-                ).one()
-                data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
-                event = TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data)
-                await self.store.add_event(conn, row.pk, event, now)
-        except IntegrityError:
+            event = await self.store.insert_task(
+                task_id=task_id,
+                user_id=user_id,
+                novel_id=novel_id,
+                task_type=kind.task_type,
+                scope=scope,
+                message=message,
+                params=params,
+                attempt=attempt,
+                retry_of=retry_of,
+                idempotency_key=idempotency_key,
+                request_hash=digest,
+                now=now,
+            )
+        except raw.IntegrityError:
             if idempotency_key is not None and digest is not None:
                 repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
                 if repeat is not None:
@@ -206,7 +193,26 @@ class Tasks:
         self.supervisor.bus.publish(event)
         self.supervisor.wake()
         log.info("task=%s type=%s user=%s status=pending attempt=%s", task_id, kind.task_type, user_id, attempt)
-        return task_view(row)
+        return {
+            "id": task_id,
+            "novel_id": novel_id,
+            "user_id": user_id,
+            "task_type": kind.task_type,
+            "status": TaskStatus.PENDING.value,
+            "progress": 0,
+            "message": message,
+            "params": params,
+            "result": None,
+            "error": None,
+            "usage": None,
+            "attempt": attempt,
+            "retry_of": retry_of,
+            "cancel_requested": False,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "updated_at": now,
+        }
 
     async def _active_of(self, novel_id: int, task_type: str, scope: int) -> str | None:
         async with self.db.read() as conn:
@@ -340,8 +346,8 @@ class Tasks:
         if kind is None:
             raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")
         params = kind.params.model_validate({**row.params, "novel_id": row.novel_id})
-        async with self.db.read() as conn:
-            await self._check_unfinished(conn, user_id)
+        async with self.db.raw_read() as tx:
+            await self._check_unfinished(tx, user_id)
         return await self._insert(
             user_id,
             row.novel_id,
@@ -351,6 +357,14 @@ class Tasks:
             attempt=row.attempt + 1,
             retry_of=row.id,
         )
+
+
+async def _owned_novel(tx: raw.Tx, user_id: int, novel_id: object) -> int:
+    """``novel_id`` when the user owns that novel, else NotFound."""
+    nid = valid_id(novel_id)
+    if nid is None or await tx.fetchrow(OWNED_NOVEL, nid, user_id) is None:
+        raise NotFound("Novel not found")
+    return nid
 
 
 class _Repeat(Exception):
