@@ -91,9 +91,9 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def raw_write(self) -> AsyncIterator[Tx]:
-        """A write transaction on the raw driver."""
-        async with self.exclusive(), self.raw.transaction() as tx:
+    async def raw_write(self, single_statement: bool = False) -> AsyncIterator[Tx]:
+        """A write transaction on the raw driver (``single_statement``: see ``PgRaw.transaction``)."""
+        async with self.exclusive(), self.raw.transaction(single_statement) as tx:
             yield tx
 
     def raw_read(self) -> AbstractAsyncContextManager[Tx]:

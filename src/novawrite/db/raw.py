@@ -144,8 +144,12 @@ class SqliteRaw:
         self._closed = False
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """A write transaction; the caller holds the database's writer lock."""
+    async def transaction(self, single_statement: bool = False) -> AsyncIterator[Tx]:
+        """A write transaction; the caller holds the database's writer lock.
+
+        (``single_statement`` matters on PostgreSQL only: here the engine's one-statement
+        writes are two statements, see ``TaskStore``.)
+        """
         conn = self._writer
         if conn is None:
             conn = self._writer = _sqlite_connect(self._path, 0)
@@ -240,10 +244,16 @@ class PgRaw:
             return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self, single_statement: bool = False) -> AsyncIterator[Tx]:
+        """A transaction; with ``single_statement``, none is begun: the one statement
+        the caller runs is its own transaction (two round trips fewer)."""
         pool = self._pool or await self._open()
-        async with pool.acquire() as conn, conn.transaction():
-            yield PgTx(conn)
+        async with pool.acquire() as conn:
+            if single_statement:
+                yield PgTx(conn)
+            else:
+                async with conn.transaction():
+                    yield PgTx(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -277,7 +287,7 @@ class SqlaTx:
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         result = await self._conn.exec_driver_sql(*self._statement(sql, args))
-        return [row._mapping for row in result]
+        return [_Row(row) for row in result]
 
     async def fetchrow(self, sql: str, *args: Any) -> Any | None:
         rows = await self.fetch(sql, *args)
@@ -290,6 +300,18 @@ class SqlaTx:
         statement = _qmark(sql) if self.dialect == "sqlite" else sql
         convert = _sqlite_args if self.dialect == "sqlite" else tuple
         await self._conn.exec_driver_sql(statement, [convert(r) for r in rows])
+
+
+class _Row:
+    """A SQLAlchemy row read like the drivers' rows: by position or by column name."""
+
+    __slots__ = ("_row",)
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._row._mapping[key] if isinstance(key, str) else self._row[key]
 
 
 RawDatabase = SqliteRaw | PgRaw

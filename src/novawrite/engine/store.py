@@ -14,6 +14,7 @@ task was taken from us (``LeaseLost``).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,14 +129,18 @@ INSERT INTO tasks (id, user_id, novel_id, task_type, scope, status, progress, me
     cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13)
 RETURNING pk"""
+SUBMIT_CHECKS = f"""
+SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
+    (SELECT count(*) FROM tasks WHERE user_id = $2 AND status IN ('{PENDING}', '{RUNNING}'))"""
 
+# Each user's oldest pending tasks, with the number that user has running.
 PENDING_HEADS = f"""
-SELECT user_id, pk FROM (
+SELECT user_id, pk, (SELECT count(*) FROM tasks AS r WHERE r.user_id = ranked.user_id AND r.status = '{RUNNING}')
+FROM (
     SELECT user_id, pk, row_number() OVER (PARTITION BY user_id ORDER BY pk) AS rn
     FROM tasks WHERE status = '{PENDING}'
 ) AS ranked
 WHERE rn <= $1 ORDER BY user_id, pk"""
-RUNNING_PER_USER = f"SELECT user_id, count(*) FROM tasks WHERE status = '{RUNNING}' GROUP BY user_id"
 
 CLAIM = f"""
 UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, started_at = COALESCE(started_at, $4),
@@ -150,18 +155,35 @@ MINE = f"pk = $1 AND owner = $2 AND status = '{RUNNING}' AND seq = $3"
 RECORD = f"""
 UPDATE tasks SET seq = $4, progress = $5, message = $6, updated_at = $7, lease_expires_at = $8,
     output = output || $9, usage = COALESCE($10, usage)
-WHERE {MINE}"""
+WHERE {MINE}
+RETURNING pk"""
 SAVE_CHECKPOINT = f"UPDATE tasks SET checkpoint = $4 WHERE {MINE}"
 COMPLETE = f"""
 UPDATE tasks SET status = '{TaskStatus.COMPLETED.value}', progress = 100, message = $4, result = $5, usage = $6,
     seq = $7, finished_at = $8, updated_at = $8, owner = NULL, lease_expires_at = NULL
-WHERE {MINE}"""
+WHERE {MINE}
+RETURNING pk"""
 FINISH = f"""
 UPDATE tasks SET status = $4, message = $5, error = $6, usage = $7, seq = $8, finished_at = $9, updated_at = $9,
     owner = NULL, lease_expires_at = NULL
-WHERE {MINE}"""
+WHERE {MINE}
+RETURNING pk"""
 RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}'"
 CANCEL_REQUESTED = "SELECT id FROM tasks WHERE {ids} AND cancel_requested = $2"
+
+
+@functools.cache
+def _with_event_pg(write: str, count: int) -> str:
+    """PostgreSQL: a write (``... RETURNING pk``), its event and the event's NOTIFY as one statement."""
+    n = count
+    return f"""
+WITH written AS ({write}),
+stored AS (
+    INSERT INTO task_events (task_pk, seq, kind, data, created_at)
+    SELECT pk, ${n + 1}::integer, ${n + 2}::text, ${n + 3}::text, ${n + 4}::timestamptz FROM written
+    RETURNING task_pk
+)
+SELECT task_pk, pg_notify(${n + 5}::text, ${n + 6}::text) FROM stored"""
 
 
 def _in_list(tx: Tx, column: str) -> str:
@@ -185,6 +207,22 @@ class TaskStore:
         await tx.execute(ADD_EVENT, pk, event.seq, event.kind, event.data, now)
         if tx.dialect == "postgresql":
             await tx.execute(NOTIFY, CHANNEL, f"{self.origin} {event.task_id} {event.seq}")
+
+    async def _write_with_event(self, tx: Tx, write: str, args: Sequence[Any], event: TaskEvent, now: datetime) -> bool:
+        """Run ``write`` (an INSERT or UPDATE of one task ``RETURNING pk``) and store ``event`` for that task.
+
+        False when the write matched no row (nothing is stored then). On PostgreSQL it is
+        one statement, so a caller holding just this can skip BEGIN and COMMIT.
+        """
+        if tx.dialect == "postgresql":
+            payload = f"{self.origin} {event.task_id} {event.seq}"
+            sql = _with_event_pg(write, len(args))
+            return await tx.fetchrow(sql, *args, event.seq, event.kind, event.data, now, CHANNEL, payload) is not None
+        row = await tx.fetchrow(write, *args)
+        if row is None:
+            return False
+        await tx.execute(ADD_EVENT, row[0], event.seq, event.kind, event.data, now)
+        return True
 
     async def notify_changed(self, task_id: str | None) -> None:
         """Tell other processes (PostgreSQL) that a task changed without an event."""
@@ -221,12 +259,12 @@ class TaskStore:
         """
         data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
         event = TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data)
-        async with self.db.raw_write() as tx:
-            row = await tx.fetchrow(
-                INSERT_TASK, task_id, user_id, novel_id, task_type, scope, message, json_text(params), attempt,
-                retry_of, False, idempotency_key, request_hash, now,
-            )
-            await self.add_event(tx, row[0], event, now)
+        args = (
+            task_id, user_id, novel_id, task_type, scope, message, json_text(params), attempt, retry_of, False,
+            idempotency_key, request_hash, now,
+        )
+        async with self.db.raw_write(single_statement=True) as tx:
+            await self._write_with_event(tx, INSERT_TASK, args, event, now)
         return event
 
     # --- reads -------------------------------------------------------------------------
@@ -260,20 +298,18 @@ class TaskStore:
 
     # --- the dispatcher ----------------------------------------------------------------
 
-    async def pending_heads(self, per_user: int = 1) -> list[tuple[int, int]]:
-        """(user_id, pk) of each user's ``per_user`` oldest pending tasks, oldest first within a user."""
+    async def pending_heads(self, per_user: int = 1) -> tuple[list[tuple[int, int]], dict[int, int]]:
+        """(user_id, pk) of each user's ``per_user`` oldest pending tasks, oldest first within a user;
+        and how many tasks each of those users has running."""
         async with self.db.raw_read() as tx:
-            return [(r[0], r[1]) for r in await tx.fetch(PENDING_HEADS, per_user)]
+            rows = await tx.fetch(PENDING_HEADS, per_user)
+        return [(r[0], r[1]) for r in rows], {r[0]: r[2] for r in rows}
 
     async def counts(self) -> list[tuple[str, str, int]]:
         """(status, task_type, number of tasks) over the whole table, for the metrics."""
         async with self.db.read() as conn:
             rows = await conn.execute(select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type))
             return [(r[0], r[1], r[2]) for r in rows]
-
-    async def running_per_user(self) -> dict[int, int]:
-        async with self.db.raw_read() as tx:
-            return {r[0]: r[1] for r in await tx.fetch(RUNNING_PER_USER)}
 
     async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
         """Atomically take several pending tasks in one transaction; those someone else took are left out."""
@@ -330,13 +366,10 @@ class TaskStore:
         event = TaskEvent.of(task.id, task.user_id, seq, kind, data)
         now = utcnow()
         lease = now + timedelta(seconds=self.lease_seconds)
-        async with self.db.raw_write() as tx:
-            changed = await tx.execute(
-                RECORD, task.pk, owner, task.seq, seq, progress, message, now, lease, text or "", json_text(usage)
-            )
-            if changed != 1:
+        args = (task.pk, owner, task.seq, seq, progress, message, now, lease, text or "", json_text(usage))
+        async with self.db.raw_write(single_statement=True) as tx:
+            if not await self._write_with_event(tx, RECORD, args, event, now):
                 raise LeaseLost(task.id)
-            await self.add_event(tx, task.pk, event, now)
         task.seq = seq
         return event
 
@@ -365,12 +398,9 @@ class TaskStore:
         now = utcnow()
 
         async def mark_completed(tx: Tx) -> None:
-            changed = await tx.execute(
-                COMPLETE, task.pk, owner, task.seq, message, json_text(result), json_text(usage), seq, now
-            )
-            if changed != 1:
+            args = (task.pk, owner, task.seq, message, json_text(result), json_text(usage), seq, now)
+            if not await self._write_with_event(tx, COMPLETE, args, event, now):
                 raise LeaseLost(task.id)
-            await self.add_event(tx, task.pk, event, now)
 
         async with self.db.exclusive():
             session = AsyncSession(bind=self.db.writer, expire_on_commit=False, autoflush=True)
@@ -381,7 +411,7 @@ class TaskStore:
                     await mark_completed(SqlaTx(await session.connection()))
                     await session.commit()
                 else:
-                    async with self.db.raw.transaction() as tx:
+                    async with self.db.raw.transaction(single_statement=True) as tx:
                         await mark_completed(tx)
             finally:
                 await session.close()
@@ -406,13 +436,10 @@ class TaskStore:
         kind = EventKind.FAILED if status == TaskStatus.FAILED else EventKind.CANCELLED
         event = TaskEvent.of(task.id, task.user_id, seq, kind, data)
         now = utcnow()
-        async with self.db.raw_write() as tx:
-            changed = await tx.execute(
-                FINISH, task.pk, owner, task.seq, status.value, message, json_text(error), json_text(usage), seq, now
-            )
-            if changed != 1:
+        args = (task.pk, owner, task.seq, status.value, message, json_text(error), json_text(usage), seq, now)
+        async with self.db.raw_write(single_statement=True) as tx:
+            if not await self._write_with_event(tx, FINISH, args, event, now):
                 return None
-            await self.add_event(tx, task.pk, event, now)
         task.seq = seq
         return event
 

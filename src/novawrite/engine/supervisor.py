@@ -163,10 +163,9 @@ class Supervisor:
             free = self.settings.max_concurrency - len(self.runners)
             if free <= 0:
                 return
-            heads = await self.store.pending_heads(per_user=free)
+            heads, running = await self.store.pending_heads(per_user=free)
             if not heads:
                 return
-            running = await self.store.running_per_user()
             picked = self._pick(heads, running, free)
             if not picked:
                 return

@@ -25,7 +25,7 @@ from novawrite.db import raw
 from novawrite.db.engine import MAX_ID, valid_id
 from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.events import EventKind, TaskEvent, event_data
-from novawrite.engine.store import TASK_COLUMNS, T, TaskStore, active_filter, task_view
+from novawrite.engine.store import SUBMIT_CHECKS, TASK_COLUMNS, T, TaskStore, active_filter, task_view
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
@@ -37,7 +37,6 @@ PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 log = logging.getLogger("novawrite.engine")
 
 # Submit's checks, on the raw driver (novawrite.db.raw): they run before every task.
-OWNED_NOVEL = "SELECT id FROM novels WHERE id = $1 AND user_id = $2"
 CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
 UNFINISHED = (
     f"SELECT count(*) FROM tasks WHERE user_id = $1 AND status IN ('{TaskStatus.PENDING.value}', '{TaskStatus.RUNNING.value}')"
@@ -91,11 +90,17 @@ class Tasks:
             if repeat is not None:
                 return Submitted(repeat, created=False)
         novel_id = getattr(params, "novel_id")
+        nid = valid_id(novel_id)
+        if nid is None:
+            raise NotFound("Novel not found")
         async with self.db.raw_read() as tx:
-            novel_id = await _owned_novel(tx, user_id, novel_id)
+            owned, unfinished = await tx.fetchrow(SUBMIT_CHECKS, nid, user_id)
+            if owned is None:
+                raise NotFound("Novel not found")
             if kind.per_chapter:
-                await self._check_chapter(tx, novel_id, params)
-            await self._check_unfinished(tx, user_id)
+                await self._check_chapter(tx, nid, params)
+        self._check_unfinished(unfinished)
+        novel_id = nid
         stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
         try:
             task = await self._insert(
@@ -139,9 +144,7 @@ class Tasks:
             )
         return task_view(row)
 
-    async def _check_unfinished(self, tx: raw.Tx, user_id: int) -> None:
-        row = await tx.fetchrow(UNFINISHED, user_id)
-        unfinished = row[0] if row is not None else 0
+    def _check_unfinished(self, unfinished: int) -> None:
         if unfinished >= self.max_unfinished:
             raise TooManyTasks(
                 f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
@@ -347,7 +350,8 @@ class Tasks:
             raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")
         params = kind.params.model_validate({**row.params, "novel_id": row.novel_id})
         async with self.db.raw_read() as tx:
-            await self._check_unfinished(tx, user_id)
+            unfinished = await tx.fetchrow(UNFINISHED, user_id)
+        self._check_unfinished(unfinished[0])
         return await self._insert(
             user_id,
             row.novel_id,
@@ -357,14 +361,6 @@ class Tasks:
             attempt=row.attempt + 1,
             retry_of=row.id,
         )
-
-
-async def _owned_novel(tx: raw.Tx, user_id: int, novel_id: object) -> int:
-    """``novel_id`` when the user owns that novel, else NotFound."""
-    nid = valid_id(novel_id)
-    if nid is None or await tx.fetchrow(OWNED_NOVEL, nid, user_id) is None:
-        raise NotFound("Novel not found")
-    return nid
 
 
 class _Repeat(Exception):
