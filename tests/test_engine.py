@@ -274,6 +274,26 @@ async def test_conflict_idempotency_and_queue_limit(settings: Settings, gate: Ga
         await api.services.supervisor.wait_idle(20)
 
 
+async def test_submit_colliding_with_a_task_that_just_finished_goes_through(eng: Api, gate: Gate) -> None:
+    """The second submit hits the one-active-task index; the first task completes before the
+    submit can name it (the order the fuzz found): the submit tries again instead of a 500."""
+    h = await eng.register()
+    novel = await eng.novel(h)
+    first = await _submit(eng, h, novel["id"])
+    await gate.wait_started(1)
+    tasks = eng.services.tasks
+    lookup = tasks._active_of
+
+    async def finish_first_then_look(*args: object) -> str | None:
+        gate.release(novel["id"])
+        await wait_for_status(eng, h, first["id"], {"completed"})
+        return await lookup(*args)  # type: ignore[arg-type]
+
+    tasks._active_of = finish_first_then_look  # type: ignore[method-assign]
+    second = await _submit(eng, h, novel["id"])
+    assert second["id"] != first["id"] and second["status"] == "pending"
+
+
 async def test_polling_etag_and_lists(eng: Api, gate: Gate) -> None:
     gate.release_all.set()
     h = await eng.register()

@@ -156,10 +156,11 @@ class SqliteRaw:
         await self._begin(conn)
         try:
             yield SqliteTx(conn)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # also when COMMIT itself failed
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     @staticmethod
     async def _begin(conn: sqlite3.Connection) -> None:

@@ -32,11 +32,13 @@ from novawrite.generators.registry import TaskKind
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.web.http import dumps
 
+INSERT_TRIES = 3  # a submit that collided with an active task which then finished tries again
 PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 
 log = logging.getLogger("novawrite.engine")
 
 # Submit's checks, on the raw driver (novawrite.db.raw): they run before every task.
+NOVEL_EXISTS = "SELECT id FROM novels WHERE id = $1"
 CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
 UNFINISHED = (
     f"SELECT count(*) FROM tasks WHERE user_id = $1 AND status IN ('{TaskStatus.PENDING.value}', '{TaskStatus.RUNNING.value}')"
@@ -167,32 +169,41 @@ class Tasks:
         now = utcnow()
         task_id = str(uuid.uuid4())
         message = PENDING_MESSAGE
-        try:
-            event = await self.store.insert_task(
-                task_id=task_id,
-                user_id=user_id,
-                novel_id=novel_id,
-                task_type=kind.task_type,
-                scope=scope,
-                message=message,
-                params=params,
-                attempt=attempt,
-                retry_of=retry_of,
-                idempotency_key=idempotency_key,
-                request_hash=digest,
-                now=now,
-            )
-        except raw.IntegrityError:
-            if idempotency_key is not None and digest is not None:
-                repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
-                if repeat is not None:
-                    raise _Repeat(repeat) from None
-            active = await self._active_of(novel_id, kind.task_type, scope)
-            if active is None:
-                raise  # neither constraint explains it: a real error
-            raise Conflict(
-                "task_conflict", f"A {kind.task_type} task is already pending or running for this novel", task_id=active
-            ) from None
+        for tries_left in reversed(range(INSERT_TRIES)):
+            try:
+                event = await self.store.insert_task(
+                    task_id=task_id,
+                    user_id=user_id,
+                    novel_id=novel_id,
+                    task_type=kind.task_type,
+                    scope=scope,
+                    message=message,
+                    params=params,
+                    attempt=attempt,
+                    retry_of=retry_of,
+                    idempotency_key=idempotency_key,
+                    request_hash=digest,
+                    now=now,
+                )
+                break
+            except raw.IntegrityError:
+                if idempotency_key is not None and digest is not None:
+                    repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
+                    if repeat is not None:
+                        raise _Repeat(repeat) from None
+                active = await self._active_of(novel_id, kind.task_type, scope)
+                if active is not None:
+                    raise Conflict(
+                        "task_conflict",
+                        f"A {kind.task_type} task is already pending or running for this novel",
+                        task_id=active,
+                    ) from None
+                async with self.db.raw_read() as tx:
+                    if await tx.fetchrow(NOVEL_EXISTS, novel_id) is None:
+                        raise NotFound("Novel not found") from None
+                if not tries_left:
+                    raise
+                # The active task it collided with finished in the meantime: try again.
         self.supervisor.bus.publish(event)
         self.supervisor.wake()
         log.info("task=%s type=%s user=%s status=pending attempt=%s", task_id, kind.task_type, user_id, attempt)
