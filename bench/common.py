@@ -62,7 +62,7 @@ UVICORN_FLAGS = (
     "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
 )
 PACKAGES = (
-    "uvicorn", "uvloop", "httptools", "starlette", "sse-starlette", "sqlalchemy", "aiosqlite", "asyncpg", "orjson",
+    "uvicorn", "uvloop", "httptools", "starlette", "sqlalchemy", "aiosqlite", "asyncpg", "orjson",
 )
 HISTORY_KINDS = (
     "generate_outline",

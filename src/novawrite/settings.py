@@ -94,6 +94,7 @@ class Settings:
     access_log: bool = False
     metrics_enabled: bool = True
     metrics_token: str | None = None
+    gc_tuning: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -136,6 +137,7 @@ class Settings:
             access_log=_bool(env, "NOVAWRITE_ACCESS_LOG", False),
             metrics_enabled=_bool(env, "NOVAWRITE_METRICS", True),
             metrics_token=env.get("NOVAWRITE_METRICS_TOKEN") or None,
+            gc_tuning=_bool(env, "NOVAWRITE_GC_TUNING", True),
         )
 
     def with_(self, **changes: object) -> Settings:

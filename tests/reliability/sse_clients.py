@@ -62,7 +62,7 @@ class _ChunkedBody:
 
 def take_frames(buffer: bytearray) -> list[Sse]:
     """Remove every complete SSE frame (up to a blank line) from ``buffer``; a partial one stays."""
-    text = bytes(buffer).replace(b"\r\n", b"\n")  # sse-starlette ends pings with CRLF, our events with LF
+    text = bytes(buffer).replace(b"\r\n", b"\n")  # tolerate CRLF line ends (the SSE format allows them)
     end = text.rfind(b"\n\n")
     if end < 0:
         return []

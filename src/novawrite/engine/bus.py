@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from typing import Any
 
 from novawrite.engine.events import TaskEvent
 
@@ -31,12 +31,13 @@ class Subscription:
     task, the cost of a wake-up is paid a thousand times per event.
     """
 
-    __slots__ = ("_queue", "_limit", "_waiter", "dropped", "closed")
+    __slots__ = ("_queue", "_limit", "_waiter", "_poked", "dropped", "closed")
 
     def __init__(self, limit: int) -> None:
         self._queue: deque[TaskEvent] = deque()
         self._limit = limit
         self._waiter: asyncio.Future[None] | None = None
+        self._poked = False
         self.dropped = False
         self.closed = False
 
@@ -61,20 +62,57 @@ class Subscription:
         self.closed = True
         self._wake()
 
-    async def get(self, timeout: float) -> TaskEvent | None:
-        """The next event, or None on timeout, drop or close (check ``dropped``/``closed``)."""
-        if not self._queue and not self.dropped and not self.closed:
+    def poke(self) -> None:
+        """Make the current (or next) ``get`` return None now, even with nothing queued."""
+        self._poked = True
+        self._wake()
+
+    async def get(self, timeout: float | None = None) -> TaskEvent | None:
+        """The next event, or None on timeout, poke, drop or close (check ``dropped``/``closed``).
+
+        A stream waits without a timeout (a timer per wait costs as much as the rest of
+        a delivery) and is poked by one timer of its own when it must ping.
+        """
+        if not self._queue and not self.dropped and not self.closed and not self._poked:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(timeout, self._wake)
+            timer = loop.call_later(timeout, self._wake) if timeout is not None else None
             try:
                 await waiter
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self._waiter = None
+        self._poked = False
         if self.dropped or not self._queue:
             return None
         return self._queue.popleft()
+
+
+class _Subscribed:
+    """A subscription for the span of an ``async with`` (a class, not a generator-based context
+    manager: one is held by every open stream)."""
+
+    __slots__ = ("_index", "_key", "_subscription")
+
+    def __init__(self, index: dict[Any, set[Subscription]], key: object, limit: int, closed: bool) -> None:
+        self._index = index
+        self._key = key
+        self._subscription = Subscription(limit)
+        if closed:  # the server is shutting down
+            self._subscription.close()
+
+    async def __aenter__(self) -> Subscription:
+        self._index.setdefault(self._key, set()).add(self._subscription)
+        return self._subscription
+
+    async def __aexit__(self, *_: object) -> None:
+        self._subscription.close()
+        group = self._index.get(self._key)
+        if group is not None:
+            group.discard(self._subscription)
+            if not group:
+                del self._index[self._key]
 
 
 class EventBus:
@@ -85,6 +123,7 @@ class EventBus:
         self.published = 0
         self.published_by_kind: dict[str, int] = {}
         self.dropped = 0
+        self.closed = False
         self._watchers: list[Callable[[str | None], None]] = []
 
     @property
@@ -111,32 +150,17 @@ class EventBus:
                         self.dropped += 1
                         group.discard(subscription)
 
-    @asynccontextmanager
-    async def task(self, task_id: str) -> AsyncIterator[Subscription]:
-        async with self._subscribe(self._by_task, task_id) as subscription:
-            yield subscription
+    def task(self, task_id: str) -> _Subscribed:
+        """``async with bus.task(id) as subscription``: that task's events while inside."""
+        return _Subscribed(self._by_task, task_id, self.queue_size, self.closed)
 
-    @asynccontextmanager
-    async def user(self, user_id: int) -> AsyncIterator[Subscription]:
-        async with self._subscribe(self._by_user, user_id) as subscription:
-            yield subscription
-
-    @asynccontextmanager
-    async def _subscribe(self, index: dict, key: object) -> AsyncIterator[Subscription]:  # type: ignore[type-arg]
-        subscription = Subscription(self.queue_size)
-        index.setdefault(key, set()).add(subscription)
-        try:
-            yield subscription
-        finally:
-            subscription.close()
-            group = index.get(key)
-            if group is not None:
-                group.discard(subscription)
-                if not group:
-                    del index[key]
+    def user(self, user_id: int) -> _Subscribed:
+        """``async with bus.user(id) as subscription``: all of that user's task events while inside."""
+        return _Subscribed(self._by_user, user_id, self.queue_size, self.closed)
 
     def close_all(self) -> None:
-        """Server shutdown: end every stream."""
+        """Server shutdown: end every stream, and every one opened from now on."""
+        self.closed = True
         for index in (self._by_task, self._by_user):
             for group in index.values():
                 for subscription in group:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any, TypeVar
 
-from sse_starlette import EventSourceResponse
-from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from novawrite.engine.bus import Subscription
 from novawrite.engine.events import TaskEvent, sse_bytes
@@ -20,6 +16,7 @@ from novawrite.errors import ValidationFailed
 from novawrite.generators.registry import TaskKind
 from novawrite.web.http import JSON, dumps
 from novawrite.web.routing import ApiRouter, Call
+from novawrite.web.sse import PING, EventStream
 from novawrite.web.schemas import (
     ActiveTasksOut,
     NovelTasksQuery,
@@ -181,57 +178,36 @@ def _forget(task: asyncio.Task[Any]) -> None:
         task.exception()  # retrieved: whoever awaited it may have left
 
 
-class _EventStream(EventSourceResponse):
-    """An SSE response that ends quietly when its client has stopped reading.
-
-    Once a send has waited ``send_timeout`` seconds, sse-starlette raises
-    SendTimeoutError out of the response. For a stream that is routine (a tab in
-    the background, a laptop asleep), not an unhandled error: the client catches up
-    with Last-Event-ID, or with the snapshot, when it reads again.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except SendTimeoutError:
-            log.info("%s: the client read nothing for %s s, stream ended", scope["path"], self.send_timeout)
-
-
-class _CutStreams(logging.Filter):
-    """uvicorn logs a response that returned unfinished as an error; a stream ended
-    by its send timeout returns so by design (and is logged above, at INFO)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "ASGI callable returned without completing response."
-
-
-def quiet_cut_streams() -> None:
-    """Filter uvicorn's error log once per process (``create_app`` calls this)."""
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _CutStreams) for f in logger.filters):
-        logger.addFilter(_CutStreams())
-
-
-PING = b": ping\n\n"
-
-
 def _event_stream(body: AsyncIterator[bytes]) -> Response:
-    # No ping task of sse-starlette's: the body pings when its reader has been idle
-    # for the ping interval, which saves a task and a lock per stream.
-    return _EventStream(body, ping=0, send_timeout=30, headers={"Cache-Control": "no-cache"})
+    return EventStream(body, send_timeout=30)
 
 
 async def _live(subscription: Subscription, deadline: float, ping_seconds: float) -> AsyncIterator[TaskEvent | None]:
-    """Events from a subscription, and None after every ``ping_seconds`` without one, until the
+    """Events from a subscription, and None (a ping) once it has been quiet for a ping interval
+    (checked every interval: a quiet stream pings every one to two intervals), until the
     subscription is dropped or closed or the stream's lifetime ends."""
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        event = await subscription.get(timeout=min(remaining, ping_seconds))
-        if event is None and (subscription.dropped or subscription.closed):
-            return
-        yield event
+    loop = asyncio.get_running_loop()
+    delivered = 0
+    seen = 0
+
+    def check() -> None:
+        nonlocal seen, timer
+        if delivered == seen or loop.time() >= deadline:
+            subscription.poke()
+        seen = delivered
+        timer = loop.call_later(ping_seconds, check)
+
+    timer = loop.call_later(ping_seconds, check)
+    try:
+        while loop.time() < deadline:
+            event = await subscription.get()
+            if event is None and (subscription.dropped or subscription.closed):
+                return
+            if event is not None:
+                delivered += 1
+            yield event
+    finally:
+        timer.cancel()
 
 
 @router.route("GET", "/api/tasks/{task_id}/events", summary="A task's progress stream (SSE, resumable)",
@@ -242,7 +218,7 @@ async def task_events(call: Call) -> Response:
     user_id = call.user.id
     after = _last_event_id(call.request)
     await services.tasks.poll(user_id, task_id)  # 404 before the stream starts
-    deadline = time.monotonic() + services.settings.stream_max_seconds
+    deadline = asyncio.get_running_loop().time() + services.settings.stream_max_seconds
     ping_seconds = services.settings.stream_ping_seconds
 
     async def body() -> AsyncIterator[bytes]:
@@ -283,7 +259,7 @@ async def task_events(call: Call) -> Response:
 async def user_events(call: Call) -> Response:
     services = call.services
     user_id = call.user.id
-    deadline = time.monotonic() + services.settings.stream_max_seconds
+    deadline = asyncio.get_running_loop().time() + services.settings.stream_max_seconds
     ping_seconds = services.settings.stream_ping_seconds
 
     async def body() -> AsyncIterator[bytes]:
