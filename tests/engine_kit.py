@@ -171,3 +171,19 @@ async def two_instances(postgres_url: str) -> AsyncIterator[tuple[Any, Any, Gate
             await asyncio.wait_for(a.services.supervisor.listener.ready.wait(), 10)
             await asyncio.wait_for(b.services.supervisor.listener.ready.wait(), 10)
             yield a, b, gate_a, gate_b
+
+
+async def first_to_start(a: Any, b: Any, gate_a: Gate, gate_b: Gate, timeout: float = 10) -> tuple[Any, Any]:
+    """(runner, other) of two instances, once one of them has started the first task.
+
+    A submit wakes its own instance at once and the other through the notification:
+    either may claim it, so a test must not assume which.
+    """
+    waits = [asyncio.ensure_future(gate_a.wait_started(1, timeout)), asyncio.ensure_future(gate_b.wait_started(1, timeout))]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    assert len(gate_a.started) + len(gate_b.started) == 1, (gate_a.started, gate_b.started)
+    return (a, b) if gate_a.started else (b, a)

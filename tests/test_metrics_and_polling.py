@@ -6,7 +6,7 @@ from __future__ import annotations
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
-from tests.engine_kit import Gate, NullProvider, two_instances, wait_for_status
+from tests.engine_kit import Gate, NullProvider, first_to_start, two_instances, wait_for_status
 from tests.server import sample
 from tests.waiting import until
 
@@ -112,7 +112,8 @@ async def test_two_instances_never_serve_each_other_stale_tasks(postgres_url: st
         h = await a.register()
         novel = (await a.novel(h))["id"]
         task = (await a.client.post("/api/ai/generate-outline", json={"novel_id": novel}, headers=h)).json()["id"]
-        await gate_a.wait_started(1)
+        # A is the instance running the task (either may claim it), B the other one.
+        a, b = await first_to_start(a, b, gate_a, gate_b)
         await wait_for_status(b, h, task, {"running"})  # cached in B while A runs it
 
         # The cancel flag, set through A while A's runner has not stopped yet, reaches B's cache.

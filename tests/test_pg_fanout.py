@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.engine_kit import two_instances, wait_for_status
+from tests.engine_kit import first_to_start, two_instances, wait_for_status
 
 
 async def test_events_and_cancels_cross_instances(postgres_url: str) -> None:
@@ -15,17 +13,8 @@ async def test_events_and_cancels_cross_instances(postgres_url: str) -> None:
         async with a.services.bus.user(user_id) as heard_by_a, b.services.bus.user(user_id) as heard_by_b:
             r = await a.client.post("/api/ai/generate-outline", json={"novel_id": n1}, headers=h)
             first = r.json()["id"]
-            # A wakes at once and B through the notification: either may claim it (one slot each).
-            started = asyncio.ensure_future(asyncio.wait(
-                [asyncio.ensure_future(gate_a.wait_started(1)), asyncio.ensure_future(gate_b.wait_started(1))],
-                return_when=asyncio.FIRST_COMPLETED,
-            ))
-            await asyncio.wait_for(started, 10)
-            assert len(gate_a.started) + len(gate_b.started) == 1
-            if gate_a.started:
-                runner, other, other_gate, watching = a, b, gate_b, heard_by_b
-            else:
-                runner, other, other_gate, watching = b, a, gate_a, heard_by_a
+            runner, other = await first_to_start(a, b, gate_a, gate_b)  # one slot each
+            other_gate, watching = (gate_b, heard_by_b) if runner is a else (gate_a, heard_by_a)
             # The second submit, to the instance that is full, wakes the other one, which claims it.
             r = await runner.client.post("/api/ai/generate-outline", json={"novel_id": n2}, headers=h)
             second = r.json()["id"]

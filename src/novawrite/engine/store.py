@@ -1,10 +1,11 @@
 """Every database statement of the task engine.
 
-The statements a task runs through many times a second (claim, record,
-complete, finish, lease renewal, the dispatcher's reads) are plain SQL on the
-raw driver (``novawrite.db.raw``); the rarer ones (recovery, cancel requests,
-the API's reads) are SQLAlchemy Core. Each state change of a task and the event that announces it are written in one
-short transaction; the event is published only after that commit (write-ahead),
+The statements every task goes through (submit, claim, record, complete,
+finish, lease renewal, the dispatcher's reads) are plain SQL on the raw driver
+(``novawrite.db.raw``); the rarer ones (recovery, cancel requests, the API's
+reads) are SQLAlchemy Core. Each state change of a task and the event that
+announces it are written in one short transaction (on PostgreSQL mostly one
+statement, see ``_write_with_event``); the event is published only after that commit (write-ahead),
 so anything a client has seen can be replayed. A process changes a running task
 only while it holds the lease: every such write is guarded by
 ``owner = me AND status = 'running'``, and a write that matches no row means the
@@ -13,21 +14,20 @@ task was taken from us (``LeaseLost``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-
-from sqlalchemy import ARRAY, Row, Text, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from novawrite.db.engine import Database
-from novawrite.db.raw import SqlaTx, Tx, json_text, json_value, time_value
 from novawrite.db.models import Task, TaskStatus, utcnow
 from novawrite.db.models import TaskEvent as TaskEventRow
+from novawrite.db.raw import SqlaTx, Tx, json_text, json_value, time_value
 from novawrite.engine.events import EventKind, TaskEvent, event_data
 
 T = Task.__table__
@@ -374,7 +374,7 @@ class TaskStore:
         return event
 
     async def save_checkpoint(self, task: Claimed, owner: str, checkpoint: dict[str, Any]) -> None:
-        async with self.db.raw_write() as tx:
+        async with self.db.raw_write(single_statement=True) as tx:
             if await tx.execute(SAVE_CHECKPOINT, task.pk, owner, task.seq, json_text(checkpoint)) != 1:
                 raise LeaseLost(task.id)
 
@@ -509,7 +509,7 @@ class TaskStore:
         return events
 
     async def renew(self, owner: str, lease_seconds: float, task_ids: Sequence[str]) -> None:
-        async with self.db.raw_write() as tx:
+        async with self.db.raw_write(single_statement=True) as tx:
             renew = RENEW.format(ids=_in_list(tx, "id"))
             await tx.execute(renew, _list_param(tx, task_ids), utcnow() + timedelta(seconds=lease_seconds), owner)
 

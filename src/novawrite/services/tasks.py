@@ -24,7 +24,7 @@ from sqlalchemy import select
 from novawrite.db import raw
 from novawrite.db.engine import MAX_ID, valid_id
 from novawrite.db.models import TaskStatus, utcnow
-from novawrite.engine.events import EventKind, TaskEvent, event_data
+from novawrite.engine.events import TaskEvent
 from novawrite.engine.store import SUBMIT_CHECKS, TASK_COLUMNS, T, TaskStore, active_filter, task_view
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
