@@ -254,6 +254,17 @@ async def test_ping_and_maximum_lifetime(servers: Servers) -> None:
         assert keys(got) == keys(replay.events)
 
 
+@pytest.mark.server
+async def test_a_lifetime_shorter_than_the_ping_interval_still_ends_the_stream(servers: Servers) -> None:
+    server = await servers.start(stream_ping_seconds=30, stream_max_seconds=0.3)
+    async with api_on(server, "alice") as api:
+        started = time.monotonic()
+        idle = await api.read_stream("/api/events", timeout=10)
+        lasted = time.monotonic() - started
+        assert idle.closed and [e.kind for e in idle.events] == ["snapshot"]
+        assert 0.3 <= lasted < 5, lasted  # at its lifetime, not at the first ping check
+
+
 async def check_chapter_chunks_equal_saved_text(api: Api) -> None:
     """The concatenated chunk texts of a chapter task are the saved chapter and the task's /output."""
     novel = await api.novel(title="Chapters")

@@ -184,8 +184,8 @@ def _event_stream(body: AsyncIterator[bytes]) -> Response:
 
 async def _live(subscription: Subscription, deadline: float, ping_seconds: float) -> AsyncIterator[TaskEvent | None]:
     """Events from a subscription, and None (a ping) once it has been quiet for a ping interval
-    (checked every interval: a quiet stream pings every one to two intervals), until the
-    subscription is dropped or closed or the stream's lifetime ends."""
+    (checked every interval, and at the deadline: a quiet stream pings every one to two
+    intervals), until the subscription is dropped or closed or the stream's lifetime ends."""
     loop = asyncio.get_running_loop()
     delivered = 0
     seen = 0
@@ -195,9 +195,9 @@ async def _live(subscription: Subscription, deadline: float, ping_seconds: float
         if delivered == seen or loop.time() >= deadline:
             subscription.poke()
         seen = delivered
-        timer = loop.call_later(ping_seconds, check)
+        timer = loop.call_later(min(ping_seconds, max(0.0, deadline - loop.time())), check)
 
-    timer = loop.call_later(ping_seconds, check)
+    timer = loop.call_later(min(ping_seconds, max(0.0, deadline - loop.time())), check)
     try:
         while loop.time() < deadline:
             event = await subscription.get()
