@@ -235,6 +235,8 @@ class Task(Base):
         Index("ix_tasks_user_pk", "user_id", "pk"),
         Index("ix_tasks_novel_pk", "novel_id", "pk"),
         Index("ix_tasks_status_pk", "status", "pk"),
+        # The dispatcher's walk over the users with pending work, oldest task first in each.
+        Index("ix_tasks_status_user_pk", "status", "user_id", "pk"),
     )
 
     pk: Mapped[int] = mapped_column(IntPK, primary_key=True)

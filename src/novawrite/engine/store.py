@@ -133,15 +133,24 @@ SUBMIT_CHECKS = f"""
 SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
     (SELECT count(*) FROM tasks WHERE user_id = $2 AND status IN ('{PENDING}', '{RUNNING}'))"""
 
-# Each user's oldest pending tasks, with the number that user has running.
+# Each waiting user's oldest pending task and how many tasks that user has running.
+# The users with pending work are walked one index seek at a time
+# (ix_tasks_status_user_pk), so a dispatch costs the number of waiting users, not
+# the length of the queue.
 PENDING_HEADS = f"""
-SELECT user_id, pk, (SELECT count(*) FROM tasks AS r WHERE r.user_id = ranked.user_id AND r.status = '{RUNNING}')
-FROM (
-    SELECT user_id, pk, row_number() OVER (PARTITION BY user_id ORDER BY pk) AS rn
-    FROM tasks WHERE status = '{PENDING}'
-) AS ranked
-WHERE rn <= $1 ORDER BY user_id, pk"""
-
+WITH RECURSIVE waiting(user_id) AS (
+    SELECT (SELECT user_id FROM tasks WHERE status = '{PENDING}' ORDER BY user_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT t.user_id FROM tasks AS t
+        WHERE t.status = '{PENDING}' AND t.user_id > waiting.user_id ORDER BY t.user_id LIMIT 1
+    )
+    FROM waiting WHERE waiting.user_id IS NOT NULL
+)
+SELECT user_id,
+    (SELECT h.pk FROM tasks AS h WHERE h.status = '{PENDING}' AND h.user_id = waiting.user_id ORDER BY h.pk LIMIT 1),
+    (SELECT count(*) FROM tasks AS r WHERE r.user_id = waiting.user_id AND r.status = '{RUNNING}')
+FROM waiting WHERE user_id IS NOT NULL"""
 CLAIM = f"""
 UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, started_at = COALESCE(started_at, $4),
     updated_at = $4, seq = seq + 1, message = $5
@@ -298,18 +307,12 @@ class TaskStore:
 
     # --- the dispatcher ----------------------------------------------------------------
 
-    async def pending_heads(self, per_user: int = 1) -> tuple[list[tuple[int, int]], dict[int, int]]:
-        """(user_id, pk) of each user's ``per_user`` oldest pending tasks, oldest first within a user;
-        and how many tasks each of those users has running."""
+    async def pending_heads(self) -> tuple[list[tuple[int, int]], dict[int, int]]:
+        """(user_id, pk) of each waiting user's oldest pending task, and how many tasks each of
+        those users has running."""
         async with self.db.raw_read() as tx:
-            rows = await tx.fetch(PENDING_HEADS, per_user)
+            rows = await tx.fetch(PENDING_HEADS)
         return [(r[0], r[1]) for r in rows], {r[0]: r[2] for r in rows}
-
-    async def counts(self) -> list[tuple[str, str, int]]:
-        """(status, task_type, number of tasks) over the whole table, for the metrics."""
-        async with self.db.read() as conn:
-            rows = await conn.execute(select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type))
-            return [(r[0], r[1], r[2]) for r in rows]
 
     async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
         """Atomically take several pending tasks in one transaction; those someone else took are left out."""

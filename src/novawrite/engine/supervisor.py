@@ -163,7 +163,7 @@ class Supervisor:
             free = self.settings.max_concurrency - len(self.runners)
             if free <= 0:
                 return
-            heads, running = await self.store.pending_heads(per_user=free)
+            heads, running = await self.store.pending_heads()  # one per user: a round per slot at most
             if not heads:
                 return
             picked = self._pick(heads, running, free)
