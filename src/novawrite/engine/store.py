@@ -314,6 +314,12 @@ class TaskStore:
             rows = await tx.fetch(PENDING_HEADS)
         return [(r[0], r[1]) for r in rows], {r[0]: r[2] for r in rows}
 
+    async def counts(self) -> list[tuple[str, str, int]]:
+        """(status, task_type, number of tasks) over the whole table, for the metrics."""
+        async with self.db.read() as conn:
+            rows = await conn.execute(select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type))
+            return [(r[0], r[1], r[2]) for r in rows]
+
     async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
         """Atomically take several pending tasks in one transaction; those someone else took are left out."""
         now = utcnow()
