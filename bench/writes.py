@@ -5,7 +5,8 @@ pace; the task runs through the real chapter generator, supervisor, progress
 reporter and store, submitted through ``Tasks.submit``. The benchmark measures,
 over the stream (first piece to last piece):
 
-- database writes: committed write transactions on the engine's writer, taken
+- database writes: committed write transactions, on the raw driver (the engine's own
+  statements) and on the SQLAlchemy writer, taken
   from SQLAlchemy's ``commit`` event, each classified by what it wrote (an
   event row, a lease renewal, anything else); also INSERT/UPDATE statements and
   reads. The goal: at most one write per 250 ms, read both as an average
@@ -31,6 +32,7 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +118,7 @@ class WriteLog:
     _open: dict[int, list[str]] = field(default_factory=dict)
 
     def attach(self, engine: Engine) -> None:
+        self._attach_raw(engine)
         sync_engine = engine.db.writer.sync_engine
 
         @event.listens_for(sync_engine, "before_cursor_execute")
@@ -131,6 +134,45 @@ class WriteLog:
         @event.listens_for(sync_engine, "rollback")
         def rollback(conn: Any) -> None:
             self._open.pop(id(conn), None)
+
+    def _attach_raw(self, engine: Engine) -> None:
+        """The engine's own statements run on the raw driver (novawrite.db.raw): count its transactions too."""
+        raw = engine.db.raw
+        begin = raw.transaction
+        log = self
+
+        class Counted:
+            def __init__(self, tx: Any, sql: list[str]) -> None:
+                self.dialect, self._tx, self._sql = tx.dialect, tx, sql
+
+            def _note(self, sql: str) -> None:
+                log.statements.append((time.perf_counter(), sql.lstrip().split(None, 1)[0].upper()))
+                self._sql.append(sql)
+
+            async def fetch(self, sql: str, *args: Any) -> Any:
+                self._note(sql)
+                return await self._tx.fetch(sql, *args)
+
+            async def fetchrow(self, sql: str, *args: Any) -> Any:
+                self._note(sql)
+                return await self._tx.fetchrow(sql, *args)
+
+            async def execute(self, sql: str, *args: Any) -> Any:
+                self._note(sql)
+                return await self._tx.execute(sql, *args)
+
+            async def executemany(self, sql: str, rows: Any) -> Any:
+                self._note(sql)
+                return await self._tx.executemany(sql, rows)
+
+        @asynccontextmanager
+        async def transaction(single_statement: bool = False) -> AsyncIterator[Any]:
+            sql: list[str] = []
+            async with begin(single_statement) as tx:
+                yield Counted(tx, sql)
+            self.commits.append((time.perf_counter(), _classify(sql)))
+
+        raw.transaction = transaction  # type: ignore[method-assign]
 
     def commits_between(self, start: float, end: float) -> list[tuple[float, str]]:
         return [(t, what) for t, what in self.commits if start <= t <= end]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from novawrite.engine.bus import EventBus
@@ -47,7 +48,10 @@ class TaskProgress:
         self._pending_bytes = 0
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self.last_write = -float("inf")  # loop time of the last write: set as it starts and again once stored
+        # time.monotonic() of the last write: set as it starts and again once stored. Not the
+        # loop's clock: uvloop's is cached per loop iteration at millisecond resolution, and
+        # a write on SQLite takes less than that.
+        self.last_write = -float("inf")
         self.writes = 0
 
     async def update(self, percent: int, message: str) -> None:
@@ -74,9 +78,8 @@ class TaskProgress:
             self._timer = asyncio.create_task(self._flush_later(), name=f"flush {self._task.id}")
 
     async def _flush_later(self) -> None:
-        loop = asyncio.get_running_loop()
         # A write in flight moves last_write on: wait again until flush_seconds after it.
-        while (wait := self.last_write + self._flush_seconds - loop.time()) > 0:
+        while (wait := self.last_write + self._flush_seconds - time.monotonic()) > 0:
             await asyncio.sleep(wait)
         self._timer = None
         try:
@@ -105,12 +108,12 @@ class TaskProgress:
             async with self._lock:
                 await self._write(kind, text, locked=True)
             return
-        self.last_write = asyncio.get_running_loop().time()  # a write in flight counts as recent
+        self.last_write = time.monotonic()  # a write in flight counts as recent
         event = await self._store.record(
             self._task, self._owner, kind, self.progress, self.message, text=text, usage=self._usage()
         )
         self.writes += 1
-        self.last_write = asyncio.get_running_loop().time()
+        self.last_write = time.monotonic()
         self._bus.publish(event)
 
     def close(self) -> None:

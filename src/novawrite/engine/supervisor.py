@@ -240,7 +240,7 @@ class Supervisor:
 
     async def _renew(self, renew_every: float) -> None:
         """Renew the leases of the running tasks that stored no event lately (each event write renews its own)."""
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()  # the progress reporters' clock
         quiet = [
             task_id
             for task_id, runner in self.runners.items()
