@@ -6,15 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import orjson
 import pytest
 from sqlalchemy import select, update
 
 from novawrite.db.models import Task, TaskEvent, utcnow
-from novawrite.generators.base import RetryPolicy
+from novawrite.generators.base import GenerationContext, RetryPolicy
+from novawrite.generators.registry import TaskKind
 from novawrite.providers.base import ProviderError
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
-from tests.engine_kit import Gate, NullProvider, applied_count, wait_for_status
+from tests.engine_kit import Gate, GateParams, GateResult, NullProvider, applied_count, wait_for_status
 from tests.waiting import until
 
 
@@ -292,6 +294,42 @@ async def test_submit_colliding_with_a_task_that_just_finished_goes_through(eng:
     tasks._active_of = finish_first_then_look  # type: ignore[method-assign]
     second = await _submit(eng, h, novel["id"])
     assert second["id"] != first["id"] and second["status"] == "pending"
+
+
+async def test_while_text_streams_a_progress_change_waits_for_the_flush_interval(settings: Settings) -> None:
+    """Once a task streams text, no write of its own for a progress change made right after
+    a chunk was stored: it goes out with the next write (here the final flush)."""
+    writes_at_update: list[int] = []
+
+    async def generate(ctx: GenerationContext) -> GateResult:
+        await ctx.progress.chunk("first words")
+        await ctx.progress.flush()
+        before = ctx.progress.writes
+        await ctx.progress.update(50, "half way")
+        writes_at_update.append(ctx.progress.writes - before)
+        await ctx.progress.chunk(", more words")
+        return GateResult(label="x", text="first words, more words")
+
+    async def apply(session: object, novel_id: int, params: object, result: object) -> None:
+        return None
+
+    kind = TaskKind(
+        task_type="generate_outline", route="/api/ai/generate-outline", params=GateParams, result=GateResult,
+        generate=generate, apply=apply, streams_text=True,
+    )
+    async for api in make_api(settings.with_(chunk_flush_seconds=60), provider=NullProvider(), kinds={kind.task_type: kind}):
+        h = await api.register()
+        task = await _submit(api, h, (await api.novel(h))["id"])
+        await wait_for_status(api, h, task["id"], {"completed"})
+        store = api.services.tasks.store
+        row = await store.row(task["id"])
+        events = await store.events_after(row.pk, row.user_id, task["id"], 0)
+        assert writes_at_update == [0]
+        running = [(e.kind, orjson.loads(e.data)) for e in events if e.kind not in ("status", "completed")]
+        assert [(k, d.get("text"), d["progress"], d["message"]) for k, d in running] == [
+            ("chunk", "first words", 0, ""),
+            ("chunk", ", more words", 50, "half way"),
+        ]
 
 
 async def test_polling_etag_and_lists(eng: Api, gate: Gate) -> None:

@@ -4,8 +4,10 @@ Each event is stored (task row + task_events row, one transaction) before it is
 published. While text streams, a task writes at most once per
 ``flush_seconds``: pieces, and progress changes made while text waits, go out
 together in the next chunk event, ``flush_seconds`` after the previous write
-(only ``flush_bytes`` of waiting text forces an earlier one). A progress change
-with no text waiting is stored at once. Progress never goes down within an
+(only ``flush_bytes`` of waiting text forces an earlier one); a progress change
+with no text waiting then also waits for the end of the interval. Before any
+text (the outline and list kinds), a progress change is stored at once, so each
+step of the work is an event of its own. Progress never goes down within an
 attempt and stays below 100 until the task completes.
 """
 
@@ -46,6 +48,8 @@ class TaskProgress:
         self.message = ""
         self._pending: list[str] = []
         self._pending_bytes = 0
+        self._progress_waiting = False  # a progress change not stored yet
+        self._streaming = False  # text has come: writes keep to the flush schedule
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         # time.monotonic() of the last write: set as it starts and again once stored. Not the
@@ -59,13 +63,16 @@ class TaskProgress:
         if percent == self.progress and message == self.message:
             return
         self.progress, self.message = percent, message
-        if not self._pending:
-            await self._write(EventKind.PROGRESS, None)
-        # else the next chunk event carries it, on the text's schedule
+        self._progress_waiting = True
+        if self._pending or (self._streaming and time.monotonic() - self.last_write < self._flush_seconds):
+            self._schedule()  # the next write carries it, on the text's schedule
+        else:
+            await self.flush()
 
     async def chunk(self, text: str) -> None:
         if not text:
             return
+        self._streaming = True
         self._pending.append(text)
         self._pending_bytes += len(text.encode())
         if self._pending_bytes >= self._flush_bytes:
@@ -95,23 +102,27 @@ class TaskProgress:
             self._timer = None
         async with self._lock:
             if not self._pending:
+                if self._progress_waiting:
+                    await self._write(EventKind.PROGRESS, None)
                 return
             count = len(self._pending)
             text = "".join(self._pending)
-            await self._write(EventKind.CHUNK, text, locked=True)
+            await self._write(EventKind.CHUNK, text)
             # Dropped only once stored: a failed write keeps the text for the next try.
             del self._pending[:count]
             self._pending_bytes = sum(len(p.encode()) for p in self._pending)
 
-    async def _write(self, kind: EventKind, text: str | None, *, locked: bool = False) -> None:
-        if not locked:
-            async with self._lock:
-                await self._write(kind, text, locked=True)
-            return
+    async def _write(self, kind: EventKind, text: str | None) -> None:
+        # with self._lock held
         self.last_write = time.monotonic()  # a write in flight counts as recent
-        event = await self._store.record(
-            self._task, self._owner, kind, self.progress, self.message, text=text, usage=self._usage()
-        )
+        self._progress_waiting = False  # every event carries the current progress
+        try:
+            event = await self._store.record(
+                self._task, self._owner, kind, self.progress, self.message, text=text, usage=self._usage()
+            )
+        except BaseException:
+            self._progress_waiting = True
+            raise
         self.writes += 1
         self.last_write = time.monotonic()
         self._bus.publish(event)
