@@ -332,6 +332,18 @@ async def test_while_text_streams_a_progress_change_waits_for_the_flush_interval
         ]
 
 
+async def test_filters_by_ids_that_cannot_exist_list_nothing(eng: Api, gate: Gate) -> None:
+    h = await eng.register()
+    novel = await eng.novel(h)
+    await _submit(eng, h, novel["id"])
+    for query in (f"chapter_id={2**70}", f"chapter_id={2**63}", "chapter_id=0"):
+        r = await eng.client.get(f"/api/novels/{novel['id']}/tasks?{query}", headers=h)
+        assert r.status_code == 200 and r.json()["items"] == [], (query, r.text)
+    r = await eng.client.get(f"/api/tasks?novel_id={2**70}", headers=h)
+    assert r.status_code == 200 and r.json()["items"] == []
+    gate.release_all.set()
+
+
 async def test_polling_etag_and_lists(eng: Api, gate: Gate) -> None:
     gate.release_all.set()
     h = await eng.register()

@@ -293,8 +293,8 @@ class Tasks:
         if task_type is not None and task_type not in self.kinds:
             raise ValidationFailed([{"field": "query.task_type", "message": f"Unknown task_type {task_type!r}"}])
         before = decode_cursor(cursor) if cursor is not None else None
-        if novel_id is not None and not 0 < novel_id <= MAX_ID:
-            return [], None
+        if any(i is not None and not 0 < i <= MAX_ID for i in (novel_id, chapter_id)):
+            return [], None  # no such novel or chapter can exist
         query = select(*TASK_COLUMNS).where(T.c.user_id == user_id)
         if novel_id is not None:
             query = query.where(T.c.novel_id == novel_id)
