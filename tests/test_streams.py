@@ -255,6 +255,31 @@ async def test_ping_and_maximum_lifetime(servers: Servers) -> None:
 
 
 @pytest.mark.server
+async def test_an_idle_stream_pings_within_the_ping_interval_of_its_last_event(servers: Servers) -> None:
+    """API.md: a ping at least every interval while idle, counted from whatever went out last."""
+    ping = 0.5
+    server = await servers.start(demo_delay_ms=0, stream_ping_seconds=ping, stream_max_seconds=30)
+    async with api_on(server, "alice") as api:
+        novels = [await api.novel(), await api.novel()]
+        arrivals: list[tuple[float, str]] = []
+        completed = 0
+        async with api.open_stream("/api/events") as (_, items):
+            async for item in items:
+                arrivals.append((time.monotonic(), item.kind or f": {item.comment}"))
+                if item.kind == "snapshot" or (item.comment == "ping" and completed < len(novels) and
+                                               arrivals[-2][1] == "completed"):
+                    # Work, then silence: a task now, the next one after the first ping that follows it.
+                    await api.outline(novels[completed]["id"], volumes=1, chapters_per_volume=2)
+                elif item.kind == "completed":
+                    completed += 1
+                elif completed == len(novels) and item.comment == "ping":
+                    break
+        gaps = [(b[0] - a[0], a[1]) for a, b in zip(arrivals, arrivals[1:])]
+        assert max(g for g, _ in gaps) < ping * 1.2, gaps
+        assert sum(1 for _, kind in gaps if kind == "completed") == 2
+
+
+@pytest.mark.server
 async def test_a_lifetime_shorter_than_the_ping_interval_still_ends_the_stream(servers: Servers) -> None:
     server = await servers.start(stream_ping_seconds=30, stream_max_seconds=0.3)
     async with api_on(server, "alice") as api:

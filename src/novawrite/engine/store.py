@@ -129,9 +129,6 @@ INSERT INTO tasks (id, user_id, novel_id, task_type, scope, status, progress, me
     cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13)
 RETURNING pk"""
-SUBMIT_CHECKS = f"""
-SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
-    (SELECT count(*) FROM tasks WHERE user_id = $2 AND status IN ('{PENDING}', '{RUNNING}'))"""
 
 # Each waiting user's oldest pending task and how many tasks that user has running.
 # The users with pending work are walked one index seek at a time

@@ -25,7 +25,7 @@ from novawrite.db import raw
 from novawrite.db.engine import MAX_ID, valid_id
 from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.events import TaskEvent
-from novawrite.engine.store import SUBMIT_CHECKS, TASK_COLUMNS, T, TaskStore, active_filter, task_view
+from novawrite.engine.store import TASK_COLUMNS, T, TaskStore, active_filter, task_view
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.registry import TaskKind
@@ -38,11 +38,12 @@ PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 log = logging.getLogger("novawrite.engine")
 
 # Submit's checks, on the raw driver (novawrite.db.raw): they run before every task.
+# The novel if the user owns it, and the user's unfinished (pending or running) tasks.
+SUBMIT_CHECKS = f"""
+SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
+    (SELECT count(*) FROM tasks WHERE user_id = $2 AND status IN ('{TaskStatus.PENDING.value}', '{TaskStatus.RUNNING.value}'))"""
 NOVEL_EXISTS = "SELECT id FROM novels WHERE id = $1"
 CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
-UNFINISHED = (
-    f"SELECT count(*) FROM tasks WHERE user_id = $1 AND status IN ('{TaskStatus.PENDING.value}', '{TaskStatus.RUNNING.value}')"
-)
 
 
 @dataclass(frozen=True)
@@ -361,8 +362,8 @@ class Tasks:
             raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")
         params = kind.params.model_validate({**row.params, "novel_id": row.novel_id})
         async with self.db.raw_read() as tx:
-            unfinished = await tx.fetchrow(UNFINISHED, user_id)
-        self._check_unfinished(unfinished[0])
+            _, unfinished = await tx.fetchrow(SUBMIT_CHECKS, row.novel_id, user_id)
+        self._check_unfinished(unfinished)
         return await self._insert(
             user_id,
             row.novel_id,

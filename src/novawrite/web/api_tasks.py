@@ -178,33 +178,33 @@ def _forget(task: asyncio.Task[Any]) -> None:
         task.exception()  # retrieved: whoever awaited it may have left
 
 
-def _event_stream(body: AsyncIterator[bytes]) -> Response:
-    return EventStream(body, send_timeout=30)
-
-
 async def _live(subscription: Subscription, deadline: float, ping_seconds: float) -> AsyncIterator[TaskEvent | None]:
-    """Events from a subscription, and None (a ping) once it has been quiet for a ping interval
-    (checked every interval, and at the deadline: a quiet stream pings every one to two
-    intervals), until the subscription is dropped or closed or the stream's lifetime ends."""
+    """Events from a subscription, and None (a ping) whenever nothing has gone out for
+    ``ping_seconds`` (API.md: a ping at least every 15 s while idle), until the subscription
+    is dropped or closed or the stream's lifetime ends.
+
+    One timer per stream, re-armed for when the next ping would be due, instead of a
+    timeout on every wait (a timer per wait costs as much as the rest of a delivery).
+    """
     loop = asyncio.get_running_loop()
-    delivered = 0
-    seen = 0
+    last_out = loop.time()
 
     def check() -> None:
-        nonlocal seen, timer
-        if delivered == seen or loop.time() >= deadline:
+        nonlocal timer
+        now = loop.time()
+        due = last_out + ping_seconds
+        if now >= due or now >= deadline:
             subscription.poke()
-        seen = delivered
-        timer = loop.call_later(min(ping_seconds, max(0.0, deadline - loop.time())), check)
+            due = now + ping_seconds
+        timer = loop.call_later(max(0.0, min(due, deadline) - now), check)
 
-    timer = loop.call_later(min(ping_seconds, max(0.0, deadline - loop.time())), check)
+    timer = loop.call_later(max(0.0, min(last_out + ping_seconds, deadline) - last_out), check)
     try:
         while loop.time() < deadline:
             event = await subscription.get()
             if event is None and (subscription.dropped or subscription.closed):
                 return
-            if event is not None:
-                delivered += 1
+            last_out = loop.time()
             yield event
     finally:
         timer.cancel()
@@ -251,7 +251,7 @@ async def task_events(call: Call) -> Response:
                 if event.terminal:
                     return
 
-    return _event_stream(body())
+    return EventStream(body())
 
 
 @router.route("GET", "/api/events", summary="All of the user's task events (SSE): a snapshot, then live events",
@@ -270,4 +270,4 @@ async def user_events(call: Call) -> Response:
             async for event in _live(subscription, deadline, ping_seconds):
                 yield PING if event is None else event.wire
 
-    return _event_stream(body())
+    return EventStream(body())
