@@ -59,10 +59,25 @@ PASSWORD = "bench password 1"
 #: A demo provider this slow keeps a started task running, and unchanged, for an hour.
 HOUR_MS = 3_600_000
 UVICORN_FLAGS = (
-    "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+    "--workers",
+    "1",
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--no-access-log",
+    "--log-level",
+    "warning",
 )
 PACKAGES = (
-    "uvicorn", "uvloop", "httptools", "starlette", "sqlalchemy", "aiosqlite", "asyncpg", "orjson",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "starlette",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "orjson",
 )
 HISTORY_KINDS = (
     "generate_outline",
@@ -127,8 +142,12 @@ def _git_commit() -> str:
         commit = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "no git"
     return commit + (" + uncommitted changes" if dirty else "")
@@ -200,7 +219,8 @@ def median(values: Sequence[float]) -> float:
 def parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every benchmark takes."""
     args = argparse.ArgumentParser(
-        prog=f"scripts/bench {Path(sys.argv[0]).stem}", description=description,
+        prog=f"scripts/bench {Path(sys.argv[0]).stem}",
+        description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     args.add_argument(
@@ -323,9 +343,15 @@ async def _seed(url: str, username: str, tasks: int, novels: int) -> Seeded:
                 (
                     await conn.execute(
                         insert(Novel)
-                        .values(user_id=user_id, title=f"Bench novel {n + 1}", genre="science fiction",
-                                synopsis="A courier crosses a dying empire.", language="en",
-                                created_at=now, updated_at=now)
+                        .values(
+                            user_id=user_id,
+                            title=f"Bench novel {n + 1}",
+                            genre="science fiction",
+                            synopsis="A courier crosses a dying empire.",
+                            language="en",
+                            created_at=now,
+                            updated_at=now,
+                        )
                         .returning(Novel.id)
                     )
                 ).scalar_one()
@@ -425,8 +451,11 @@ def free_port() -> int:
 
 def novawrite_env(database_url: str, **settings: object) -> dict[str, str]:
     """A NovaWrite server's environment: demo provider, fixed secret; ``settings`` are NOVAWRITE_* minus the prefix."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("NOVAWRITE_") and k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NOVAWRITE_") and k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    }
     env.update(
         NOVAWRITE_DATABASE_URL=database_url,
         NOVAWRITE_PROVIDER="demo",
@@ -460,11 +489,22 @@ class Server:
         return self.process.pid
 
     def start(self, health_path: str = "/healthz", deadline_s: float = 60.0) -> Server:
-        argv = [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1", "--port", str(self.port),
-                *UVICORN_FLAGS, *(["--factory"] if self.factory else [])]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            self.app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *UVICORN_FLAGS,
+            *(["--factory"] if self.factory else []),
+        ]
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                            preexec_fn=_on_core(SERVER_CORE))
+            self.process = subprocess.Popen(
+                argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_on_core(SERVER_CORE)
+            )
         deadline = time.monotonic() + deadline_s
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -620,8 +660,9 @@ def wrk(url: str, *, seconds: float, connections: int, headers: dict[str, str] |
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s", "--latency"]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
-    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True,
-                         preexec_fn=_on_core(LOAD_CORE)).stdout
+    out = subprocess.run(
+        [*argv, url], capture_output=True, text=True, check=True, preexec_fn=_on_core(LOAD_CORE)
+    ).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -154,7 +154,9 @@ class Engine:
 
 
 @asynccontextmanager
-async def running_engine(settings: Settings, kinds: Mapping[str, TaskKind], provider: Provider) -> AsyncIterator[Engine]:
+async def running_engine(
+    settings: Settings, kinds: Mapping[str, TaskKind], provider: Provider
+) -> AsyncIterator[Engine]:
     db = Database(settings.database_url)
     bus = EventBus(settings.stream_queue_size)
     supervisor = Supervisor(settings, db, bus, provider, kinds)
@@ -194,7 +196,9 @@ async def seed_novels(db: Database, users: int, novels: int, *, language: str = 
             }
             for i in range(novels)
         ]
-        result = await conn.execute(insert(Novel).returning(Novel.id, Novel.user_id, sort_by_parameter_order=True), rows)
+        result = await conn.execute(
+            insert(Novel).returning(Novel.id, Novel.user_id, sort_by_parameter_order=True), rows
+        )
         return [(row.user_id, row.id) for row in result]
 
 

@@ -303,14 +303,16 @@ class CaseResult:
 
 def stream_request(path: str, token: str) -> bytes:
     return (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-        "Accept: text/event-stream\r\n\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
     ).encode()
 
 
 async def submit_ticker(api: httpx.AsyncClient, token: str, novel_id: int, ticks: int, rate: float) -> str:
-    r = await api.post(TICKER.route, json={"novel_id": novel_id, "ticks": ticks, "rate": rate},
-                       headers={"Authorization": f"Bearer {token}"})
+    r = await api.post(
+        TICKER.route,
+        json={"novel_id": novel_id, "ticks": ticks, "rate": rate},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     r.raise_for_status()
     return str(r.json()["id"])
 
@@ -322,8 +324,9 @@ async def wait_status(api: httpx.AsyncClient, token: str, task_id: str, status: 
             await asyncio.sleep(0.05)  # polling the API: nothing to await but time
 
 
-async def run_case(stream: str, clients: int, server: Server, users: dict[str, tuple[str, int]],
-                   options: argparse.Namespace) -> CaseResult:
+async def run_case(
+    stream: str, clients: int, server: Server, users: dict[str, tuple[str, int]], options: argparse.Namespace
+) -> CaseResult:
     (token_a, novel_a), (token_b, novel_b) = users["a"], users["b"]
     ticks = round(options.rate * options.seconds)
     tally = Tally()
@@ -429,19 +432,34 @@ def main() -> None:
         "Source": f"one bench_ticker task publishing {options.rate:g} progress events/s for {options.seconds:g} s "
         "(stored, then published: the generators' path)",
         "Latency": "from the tick's scheduled time to the client kernel's receive time (SO_TIMESTAMPNS"
-        + ("" if kernel else "; NOT available here: client wall clock used") + ")",
+        + ("" if kernel else "; NOT available here: client wall clock used")
+        + ")",
         "Memory": f"server VmRSS after opening the idle streams minus before, per stream ({options.warm} warm-up "
         "streams open before the baseline)",
         "Clients": "raw sockets on one uvloop event loop, pinned to the load core; CPU columns are shares of one core",
     }
     headers = [
-        "stream", "clients", "KB/idle stream", "subscribers", "p50 ms", "p99 ms", "max ms", "delivered",
-        "saw completed", "ticker lag p99 ms", "server CPU µs per delivery", "server CPU", "others on its core",
+        "stream",
+        "clients",
+        "KB/idle stream",
+        "subscribers",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "delivered",
+        "saw completed",
+        "ticker lag p99 ms",
+        "server CPU µs per delivery",
+        "server CPU",
+        "others on its core",
         "client CPU",
         f"met (p99 < {GOAL_P99_MS:g} ms, < {GOAL_KB_PER_STREAM:g} KB, all delivered)",
     ]
-    print(header("Stream fan-out: one task's events to many SSE clients", description, extra) + "\n\n"
-          + table(headers, [r.row() for r in results]))
+    print(
+        header("Stream fan-out: one task's events to many SSE clients", description, extra)
+        + "\n\n"
+        + table(headers, [r.row() for r in results])
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def start(size: int, databases: Databases, workdir: Path) -> tuple[Server, dict[
     server = Server(f"novawrite-{size}", "novawrite.app:app", novawrite_env(url, demo_delay_ms=HOUR_MS), workdir)
     server.start()
     token = login(server.url, seeded.username)
-    for novel_id, route in zip(seeded.novel_ids, ("generate-characters", "generate-world-settings")):
+    for novel_id, route in zip(seeded.novel_ids, ("generate-characters", "generate-world-settings"), strict=False):
         start_running_task(server.url, token, novel_id, route)
     return server, {"Authorization": f"Bearer {token}"}
 
@@ -80,7 +80,7 @@ def measure(options: argparse.Namespace, databases: Databases, workdir: Path) ->
             (path, size): [] for path in ENDPOINTS for size in sizes
         }
         shape: dict[tuple[str, int], tuple[int, int]] = {}
-        for (path, size) in runs:
+        for path, size in runs:
             server, auth = servers[size]
             r = httpx.get(server.url + path, headers=auth)
             r.raise_for_status()
@@ -105,20 +105,22 @@ def measure(options: argparse.Namespace, databases: Databases, workdir: Path) ->
         bad = sum(r.bad_responses + r.socket_errors for size in sizes for r, _ in runs[path, size])
         others = median([c.others for size in sizes for _, c in runs[path, size]])
         ratio = rps[small] / rps[large]
-        rows.append([
-            path,
-            " / ".join(f"{shape[path, size][0]} items, {shape[path, size][1]:,} B" for size in sizes),
-            rps[small],
-            rps[large],
-            p50[small],
-            p50[large],
-            f"{cost[small]:.0f} / {cost[large]:.0f}",
-            f"{100 * others:.0f}%",
-            f"{ratio:.2f}",
-            f"{cost[large] / cost[small]:.2f}",
-            verdict(ratio <= GOAL and not bad),
-            f"{bad} bad responses or socket errors" if bad else "",
-        ])
+        rows.append(
+            [
+                path,
+                " / ".join(f"{shape[path, size][0]} items, {shape[path, size][1]:,} B" for size in sizes),
+                rps[small],
+                rps[large],
+                p50[small],
+                p50[large],
+                f"{cost[small]:.0f} / {cost[large]:.0f}",
+                f"{100 * others:.0f}%",
+                f"{ratio:.2f}",
+                f"{cost[large] / cost[small]:.2f}",
+                verdict(ratio <= GOAL and not bad),
+                f"{bad} bad responses or socket errors" if bad else "",
+            ]
+        )
     extra = {
         "Load": f"wrk, 1 thread, {options.connections} connections, {options.seconds:g} s per run, "
         f"{options.rounds} interleaved round(s), median shown; 'others on its core': the share of the server's "
@@ -128,13 +130,23 @@ def measure(options: argparse.Namespace, databases: Databases, workdir: Path) ->
         "the small) measures the same in a way that other processes on the server's core barely disturb",
     }
     headers = [
-        "endpoint", f"answer at {small:,} / {large:,}", f"req/s at {small:,}", f"req/s at {large:,}",
-        f"p50 ms at {small:,}", f"p50 ms at {large:,}", "server CPU µs/req", "others on its core",
+        "endpoint",
+        f"answer at {small:,} / {large:,}",
+        f"req/s at {small:,}",
+        f"req/s at {large:,}",
+        f"p50 ms at {small:,}",
+        f"p50 ms at {large:,}",
+        "server CPU µs/req",
+        "others on its core",
         f"time ratio by req/s (goal <= {GOAL})",
-        "time ratio by CPU/req", "met", "problems",
+        "time ratio by CPU/req",
+        "met",
+        "problems",
     ]
-    return header("Growth: the active list and the first history page", databases.describe(), extra) + "\n\n" + table(
-        headers, rows
+    return (
+        header("Growth: the active list and the first history page", databases.describe(), extra)
+        + "\n\n"
+        + table(headers, rows)
     )
 
 

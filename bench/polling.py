@@ -66,7 +66,7 @@ class Case:
 
     def median_cost_us(self) -> float:
         """The server's CPU time per request: what it costs, however much of its core it got."""
-        return median([1e6 * s.server_seconds / r.requests for r, s in zip(self.runs, self.shares)])
+        return median([1e6 * s.server_seconds / r.requests for r, s in zip(self.runs, self.shares, strict=True)])
 
 
 def check(case: Case) -> None:
@@ -144,21 +144,23 @@ def measure(options: argparse.Namespace, databases: Databases, workdir: Path) ->
                 ratio = case.median_rps() / baseline.median_rps()
                 others = median([s.others for s in case.shares])
                 goal = None if case is baseline else GOAL_304 if case.status == 304 else GOAL_200
-                rows.append([
-                    case.name,
-                    body,
-                    case.median_rps(),
-                    median([r.p50_ms for r in case.runs]),
-                    median([r.p99_ms for r in case.runs]),
-                    f"{case.median_cost_us():.0f}",
-                    f"{100 * median([s.server for s in case.shares]):.0f}%",
-                    f"{100 * others:.0f}%",
-                    f"{ratio:.2f}",
-                    f"{baseline.median_cost_us() / case.median_cost_us():.2f}",
-                    "" if goal is None else f">= {goal:.2f}",
-                    "" if goal is None else verdict(ratio >= goal and not case.problems),
-                    "; ".join(sorted(set(case.problems))) or "",
-                ])
+                rows.append(
+                    [
+                        case.name,
+                        body,
+                        case.median_rps(),
+                        median([r.p50_ms for r in case.runs]),
+                        median([r.p99_ms for r in case.runs]),
+                        f"{case.median_cost_us():.0f}",
+                        f"{100 * median([s.server for s in case.shares]):.0f}%",
+                        f"{100 * others:.0f}%",
+                        f"{ratio:.2f}",
+                        f"{baseline.median_cost_us() / case.median_cost_us():.2f}",
+                        "" if goal is None else f">= {goal:.2f}",
+                        "" if goal is None else verdict(ratio >= goal and not case.problems),
+                        "; ".join(sorted(set(case.problems))) or "",
+                    ]
+                )
     extra = {
         "Load": f"wrk, 1 thread, {connections} connections, {seconds:g} s per run, {rounds} interleaved round(s), "
         "median shown; 'others on its core': the share of the server's core other processes took meanwhile",
@@ -166,8 +168,21 @@ def measure(options: argparse.Namespace, databases: Databases, workdir: Path) ->
         "Reading it": "the goal is met on req/s; 'vs bare (CPU/req)' is the bare route's CPU time per request over "
         "NovaWrite's, the same ratio measured in a way that other processes on the server's core barely disturb",
     }
-    headers = ["case", "body bytes", "req/s", "p50 ms", "p99 ms", "server CPU µs/req", "server CPU",
-               "others on its core", "vs bare (req/s)", "vs bare (CPU/req)", "goal", "met", "problems"]
+    headers = [
+        "case",
+        "body bytes",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU µs/req",
+        "server CPU",
+        "others on its core",
+        "vs bare (req/s)",
+        "vs bare (CPU/req)",
+        "goal",
+        "met",
+        "problems",
+    ]
     return header("Polling: GET /api/tasks/{id}", databases.describe(), extra) + "\n\n" + table(headers, rows)
 
 

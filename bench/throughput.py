@@ -171,7 +171,9 @@ async def _check_stored(engine: Engine, tasks: int) -> None:
         ).scalar_one()
         events = (await conn.execute(select(func.count()).select_from(TaskEvent))).scalar_one()
     if completed != tasks or events != tasks * EVENTS_PER_TASK:
-        raise RuntimeError(f"expected {tasks} completed tasks and {tasks * EVENTS_PER_TASK} events, got {completed} and {events}")
+        raise RuntimeError(
+            f"expected {tasks} completed tasks and {tasks * EVENTS_PER_TASK} events, got {completed} and {events}"
+        )
 
 
 async def novawrite_trial(url: str, config: Config, tasks: int, users: int, producers: int) -> Trial:
@@ -275,7 +277,9 @@ def run_trial(config: Config, args: argparse.Namespace, profile_dir: Path | None
             return run(saq_trial(libpq_url(url), config, args.tasks, args.producers))
         if profile_dir is None:
             return run(novawrite_trial(url, config, args.tasks, args.users, args.producers))
-        return _profiled(lambda: run(novawrite_trial(url, config, args.tasks, args.users, args.producers)), config, profile_dir)
+        return _profiled(
+            lambda: run(novawrite_trial(url, config, args.tasks, args.users, args.producers)), config, profile_dir
+        )
 
 
 def _profiled(trial: Any, config: Config, folder: Path) -> Trial:
@@ -343,8 +347,16 @@ def markdown(trials: list[Trial], args: argparse.Namespace) -> str:
     return "\n\n".join(
         [
             table(
-                ["system", "store", "concurrency", "tasks/s (median)", "each round", "submit phase (s)",
-                 "process CPU ms/task", "events stored/task"],
+                [
+                    "system",
+                    "store",
+                    "concurrency",
+                    "tasks/s (median)",
+                    "each round",
+                    "submit phase (s)",
+                    "process CPU ms/task",
+                    "events stored/task",
+                ],
                 rows,
             ),
             table(["concurrency", "NovaWrite on", "÷ saq on Redis", "÷ saq on PostgreSQL", "NovaWrite >= saq"], ratios),
@@ -370,12 +382,20 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=2000, help="tasks (jobs) per trial (default 2000)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[5, 50], help="concurrency levels (default 5 50)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every system, interleaved (default 3)")
-    parser.add_argument("--producers", type=int, default=1, help="coroutines submitting at once, both systems (default 1)")
+    parser.add_argument(
+        "--producers", type=int, default=1, help="coroutines submitting at once, both systems (default 1)"
+    )
     parser.add_argument("--users", type=int, default=10, help="NovaWrite users the novels are spread over (default 10)")
     parser.add_argument(
-        "--systems", nargs="+", choices=["novawrite", "saq"], default=["novawrite", "saq"], help="what to run (default both)"
+        "--systems",
+        nargs="+",
+        choices=["novawrite", "saq"],
+        default=["novawrite", "saq"],
+        help="what to run (default both)",
     )
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="profile NovaWrite's trials with pyinstrument into DIR")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="profile NovaWrite's trials with pyinstrument into DIR"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 tasks, one round")
     args = parser.parse_args(argv)
     if args.quick:

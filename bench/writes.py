@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import time
 from bisect import bisect_left
@@ -257,7 +258,7 @@ class Result:
     @property
     def gaps(self) -> list[float]:
         times = [t for t, _ in self.commits]
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in itertools.pairwise(times)]
 
     @property
     def max_in_window(self) -> int:
@@ -269,7 +270,9 @@ async def _seed_chapter(engine: Engine) -> tuple[int, int, int]:
     ((user_id, novel_id),) = await seed_novels(engine.db, 1, 1)
     async with engine.db.write() as conn:
         volume_id = (
-            await conn.execute(insert(Volume).values(novel_id=novel_id, number=1, title="第一卷", summary="").returning(Volume.id))
+            await conn.execute(
+                insert(Volume).values(novel_id=novel_id, number=1, title="第一卷", summary="").returning(Volume.id)
+            )
         ).scalar_one()
         chapter_id = (
             await conn.execute(
@@ -329,14 +332,20 @@ def markdown(results: list[Result]) -> str:
     row("**writes/s** (goal <= 4)", lambda r: f"{r.writes_per_second:.2f}")
     row("goal met: <= 4 writes/s", lambda r: verdict(r.writes_per_second <= 1 / WINDOW))
     row("shortest gap between writes", lambda r: _ms(min(r.gaps)))
-    row("gaps under 250 ms / most writes in any 250 ms", lambda r: f"{sum(1 for g in r.gaps if g < WINDOW)} / {r.max_in_window}")
+    row(
+        "gaps under 250 ms / most writes in any 250 ms",
+        lambda r: f"{sum(1 for g in r.gaps if g < WINDOW)} / {r.max_in_window}",
+    )
     row("strict goal met: never two writes within 250 ms", lambda r: verdict(min(r.gaps) >= WINDOW))
     row("INSERT / UPDATE statements", lambda r: f"{r.statements['INSERT']} / {r.statements['UPDATE']}")
     row("provider pieces", lambda r: r.pieces)
     row("**live chunk deliveries**", lambda r: r.deliveries)
     row("pieces per delivery", lambda r: f"{r.pieces / max(1, r.deliveries):.1f}")
     row("goal met: one live delivery per piece", lambda r: verdict(r.deliveries >= r.pieces))
-    row("delivery delay per piece p50 / p95 / max", lambda r: " / ".join(_ms(percentile(r.delays, q)) for q in (0.5, 0.95, 1.0)))
+    row(
+        "delivery delay per piece p50 / p95 / max",
+        lambda r: " / ".join(_ms(percentile(r.delays, q)) for q in (0.5, 0.95, 1.0)),
+    )
     row("live events by kind", lambda r: ", ".join(f"{k} {n}" for k, n in sorted(r.events.items())))
     row("chunk texts = provider text = saved chapter", lambda r: verdict(r.text_matches))
     return table(["", *(STORE[r.backend] for r in results)], rows)
@@ -367,8 +376,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the stream lasts (default 60)")
     parser.add_argument("--chars", type=int, default=20000, help="characters in the chapter (default 20000)")
     parser.add_argument("--piece-chars", type=int, default=10, help="characters per provider piece (default 10)")
-    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="databases (default both)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 4 s, with the characters scaled to keep the pace")
+    parser.add_argument(
+        "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="databases (default both)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 4 s, with the characters scaled to keep the pace"
+    )
     args = parser.parse_args(argv)
     # The generator reports progress every 2% of the target: the full chapter's target keeps that pace in --quick.
     args.target_words = min(20000, max(100, args.chars))

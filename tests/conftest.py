@@ -63,9 +63,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     try:
-        asyncio.run(
-            _pg_execute(f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}"', f'CREATE DATABASE "{PG_TEMPLATE}"')
-        )
+        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{PG_TEMPLATE}"', f'CREATE DATABASE "{PG_TEMPLATE}"'))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         if IN_CI:
             pytest.fail(f"PostgreSQL at {PG_URL} is required in CI and unreachable: {exc}")

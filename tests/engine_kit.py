@@ -82,7 +82,7 @@ class Gate:
                 for w in waits:
                     w.cancel()
             await ctx.progress.update(90, "finishing")
-            label = getattr(ctx.params, "label")
+            label = ctx.params.label
             return GateResult(label=label, text="".join(self.chunks))
         except asyncio.CancelledError:
             self.cancelled.append(novel_id)
@@ -179,7 +179,10 @@ async def first_to_start(a: Any, b: Any, gate_a: Gate, gate_b: Gate, timeout: fl
     A submit wakes its own instance at once and the other through the notification:
     either may claim it, so a test must not assume which.
     """
-    waits = [asyncio.ensure_future(gate_a.wait_started(1, timeout)), asyncio.ensure_future(gate_b.wait_started(1, timeout))]
+    waits = [
+        asyncio.ensure_future(gate_a.wait_started(1, timeout)),
+        asyncio.ensure_future(gate_b.wait_started(1, timeout)),
+    ]
     try:
         await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -92,15 +92,21 @@ class ScriptedProvider:
 def make_novel(language: str = "zh", **changes: Any) -> NovelView:
     if language == "zh":
         novel = NovelView(
-            id=1, title="青岚剑歌", genre="仙侠",
+            id=1,
+            title="青岚剑歌",
+            genre="仙侠",
             synopsis="少年林远在山村捡到一枚会发光的玉简，从此卷入宗门与妖族的千年恩怨。",
-            language="zh", outline=None,
+            language="zh",
+            outline=None,
         )
     else:
         novel = NovelView(
-            id=1, title="The Lantern Keeper", genre="Fantasy",
+            id=1,
+            title="The Lantern Keeper",
+            genre="Fantasy",
             synopsis="A lighthouse keeper finds a map whose ink moves. She follows it north, into a war she thought was a legend.",
-            language="en", outline=None,
+            language="en",
+            outline=None,
         )
     return replace(novel, **changes)
 
@@ -119,8 +125,12 @@ def big_novel(chapters: int = 200, per_volume: int = 20, language: str = "zh", t
         views = []
         for n in range((v - 1) * per_volume + 1, v * per_volume + 1):
             view = ChapterView(
-                id=n, number=n, title=f"Chapter title {n}", summary=f"outline {n} {filler}",
-                word_count=3000 if n < target else 0, content_summary=f"summary {n} {filler}" if n < target else "",
+                id=n,
+                number=n,
+                title=f"Chapter title {n}",
+                summary=f"outline {n} {filler}",
+                word_count=3000 if n < target else 0,
+                content_summary=f"summary {n} {filler}" if n < target else "",
                 has_content=n < target,
             )
             views.append(view)
@@ -128,14 +138,23 @@ def big_novel(chapters: int = 200, per_volume: int = 20, language: str = "zh", t
         volumes.append(VolumeView(number=v, title=f"Volume {v}", summary=filler, chapters=tuple(views)))
     chars = tuple(CharacterView(name=f"Person{i}", role="supporting", description=filler) for i in range(60))
     foreshadow = tuple(
-        ForeshadowingView(title=f"Clue {i}", description=filler, status="planted", planted_chapter=i, payoff_chapter=i + 3)
+        ForeshadowingView(
+            title=f"Clue {i}", description=filler, status="planted", planted_chapter=i, payoff_chapter=i + 3
+        )
         for i in range(1, 200)
     )
     the_target = TargetChapter(
-        chapter=chapter_views[target], volume_number=(target - 1) // per_volume + 1,
-        previous_ending=(filler * 10)[-1500:], existing_content="",
+        chapter=chapter_views[target],
+        volume_number=(target - 1) // per_volume + 1,
+        previous_ending=(filler * 10)[-1500:],
+        existing_content="",
     )
     return replace(
-        make_novel(language), outline=filler * 20, volumes=tuple(volumes), characters=chars,
-        foreshadowings=foreshadow, synopsis=filler * 30, target=the_target,
+        make_novel(language),
+        outline=filler * 20,
+        volumes=tuple(volumes),
+        characters=chars,
+        foreshadowings=foreshadow,
+        synopsis=filler * 30,
+        target=the_target,
     )

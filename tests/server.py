@@ -177,7 +177,11 @@ class Servers:
 
 
 def server_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NOVAWRITE_") and k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("NOVAWRITE_") and k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    }
     env.update(
         {
             "NOVAWRITE_DATABASE_URL": database_url,
@@ -333,8 +337,13 @@ class Api:
         return self
 
     async def novel(self, **fields: Any) -> dict[str, Any]:
-        body = {"title": "Starfall", "genre": "science fiction", "synopsis": "A courier crosses a dying empire.",
-                "language": "en", **fields}
+        body = {
+            "title": "Starfall",
+            "genre": "science fiction",
+            "synopsis": "A courier crosses a dying empire.",
+            "language": "en",
+            **fields,
+        }
         r = await self.post("/api/novels", json=body)
         assert r.status_code == 201, r.text
         return dict(r.json())
@@ -352,7 +361,9 @@ class Api:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    async def wait_task(self, task_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 30) -> dict[str, Any]:
+    async def wait_task(
+        self, task_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 30
+    ) -> dict[str, Any]:
         """Poll the task (the polling API) with a deadline until its status is one of ``statuses``."""
         task: dict[str, Any] = {}
 
@@ -364,12 +375,14 @@ class Api:
         return task
 
     @asynccontextmanager
-    async def open_stream(self, path: str, *, headers: dict[str, str] | None = None,
-                          params: dict[str, str] | None = None) -> AsyncIterator[tuple[httpx.Response, AsyncIterator[Sse]]]:
+    async def open_stream(
+        self, path: str, *, headers: dict[str, str] | None = None, params: dict[str, str] | None = None
+    ) -> AsyncIterator[tuple[httpx.Response, AsyncIterator[Sse]]]:
         """A stream and its parsed items; leaving the block disconnects."""
         timeout = httpx.Timeout(10.0, read=30.0)
-        async with self.client.stream("GET", self.url(path), headers={**self.headers, **(headers or {})},
-                                      params=params, timeout=timeout) as response:
+        async with self.client.stream(
+            "GET", self.url(path), headers={**self.headers, **(headers or {})}, params=params, timeout=timeout
+        ) as response:
             items = parse_sse(response.aiter_lines())
             try:
                 yield response, items

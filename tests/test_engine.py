@@ -261,9 +261,7 @@ async def test_conflict_idempotency_and_queue_limit(settings: Settings, gate: Ga
         )
         assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_reused"
         for bad in ("", "k" * 201):
-            r = await api.client.post(
-                "/api/ai/generate-outline", json=body, headers={"Idempotency-Key": bad, **h}
-            )
+            r = await api.client.post("/api/ai/generate-outline", json=body, headers={"Idempotency-Key": bad, **h})
             assert r.status_code == 422
 
         third = await api.novel(h)
@@ -314,10 +312,17 @@ async def test_while_text_streams_a_progress_change_waits_for_the_flush_interval
         return None
 
     kind = TaskKind(
-        task_type="generate_outline", route="/api/ai/generate-outline", params=GateParams, result=GateResult,
-        generate=generate, apply=apply, streams_text=True,
+        task_type="generate_outline",
+        route="/api/ai/generate-outline",
+        params=GateParams,
+        result=GateResult,
+        generate=generate,
+        apply=apply,
+        streams_text=True,
     )
-    async for api in make_api(settings.with_(chunk_flush_seconds=60), provider=NullProvider(), kinds={kind.task_type: kind}):
+    async for api in make_api(
+        settings.with_(chunk_flush_seconds=60), provider=NullProvider(), kinds={kind.task_type: kind}
+    ):
         h = await api.register()
         task = await _submit(api, h, (await api.novel(h))["id"])
         await wait_for_status(api, h, task["id"], {"completed"})
@@ -370,9 +375,7 @@ async def test_polling_etag_and_lists(eng: Api, gate: Gate) -> None:
     assert seen == ids[::-1]
     by_novel = (await eng.client.get(f"/api/novels/{novel['id']}/tasks", headers=h)).json()
     assert [t["id"] for t in by_novel["items"]] == ids[::-1] and by_novel["next_cursor"] is None
-    assert (await eng.client.get("/api/tasks?status=completed&task_type=generate_outline", headers=h)).json()[
-        "items"
-    ]
+    assert (await eng.client.get("/api/tasks?status=completed&task_type=generate_outline", headers=h)).json()["items"]
     assert (await eng.client.get("/api/tasks?status=failed", headers=h)).json()["items"] == []
     assert (await eng.client.get(f"/api/tasks?novel_id={novel['id']}", headers=other)).json()["items"] == []
     assert (await eng.client.get("/api/tasks?novel_id=99999999999999999999", headers=h)).json()["items"] == []

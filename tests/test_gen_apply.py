@@ -52,7 +52,9 @@ def make_outline(shape: dict[int, list[int]], tag: str) -> outline.OutlineResult
                 number=v,
                 title=f"V{v} {tag}",
                 summary=f"volume {v} {tag}",
-                chapters=[outline.ChapterOutline(number=n, title=f"C{n} {tag}", summary=f"chapter {n} {tag}") for n in ns],
+                chapters=[
+                    outline.ChapterOutline(number=n, title=f"C{n} {tag}", summary=f"chapter {n} {tag}") for n in ns
+                ],
             )
             for v, ns in shape.items()
         ],
@@ -67,7 +69,9 @@ async def apply_outline(db: Database, novel_id: int, result: outline.OutlineResu
 async def chapters_by_key(db: Database, novel_id: int) -> dict[tuple[int, int], Chapter]:
     async with db.read_session() as session:
         rows = await session.execute(
-            select(Volume.number, Chapter).join(Chapter, Chapter.volume_id == Volume.id).where(Chapter.novel_id == novel_id)
+            select(Volume.number, Chapter)
+            .join(Chapter, Chapter.volume_id == Volume.id)
+            .where(Chapter.novel_id == novel_id)
         )
         return {(v, c.number): c for v, c in rows}
 
@@ -91,7 +95,11 @@ async def test_regenerating_the_outline_keeps_every_chapters_content(db: Databas
 
     two = after[(1, 2)]
     assert (two.title, two.summary, two.content, two.content_summary, two.in_outline) == (
-        "C2 b", "chapter 2 b", "Chapter two's text.", "sum", True
+        "C2 b",
+        "chapter 2 b",
+        "Chapter two's text.",
+        "sum",
+        True,
     )
     assert two.word_count == count_words("Chapter two's text.")
     assert after[(1, 4)].in_outline and after[(1, 4)].content == ""
@@ -110,7 +118,11 @@ async def test_regenerating_the_outline_keeps_every_chapters_content(db: Databas
     # Back to the first shape: chapter 5 is in the outline again, text intact.
     await apply_outline(db, novel_id, make_outline({1: [1, 2, 3], 2: [4, 5, 6], 3: [7]}, "c"))
     again = await chapters_by_key(db, novel_id)
-    assert (again[(2, 5)].content, again[(2, 5)].in_outline, again[(2, 5)].title) == ("Chapter five's text.", True, "C5 c")
+    assert (again[(2, 5)].content, again[(2, 5)].in_outline, again[(2, 5)].title) == (
+        "Chapter five's text.",
+        True,
+        "C5 c",
+    )
     assert again[(2, 5)].id == five.id
     # Chapter 4 of volume 1 never had text: dropped again, it is deleted.
     assert set(again) == {(1, 1), (1, 2), (1, 3), (2, 4), (2, 5), (2, 6), (3, 7)}
@@ -128,45 +140,82 @@ async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id
 
     async with db.session() as session:
         await characters.apply(
-            session, novel_id, characters.CharactersParams(novel_id=novel_id),
-            characters.CharactersResult(characters=[person(" mara  VALE "), person("Jonah"), person("jonah "), person("Iris")]),
+            session,
+            novel_id,
+            characters.CharactersParams(novel_id=novel_id),
+            characters.CharactersResult(
+                characters=[person(" mara  VALE "), person("Jonah"), person("jonah "), person("Iris")]
+            ),
         )
         await world_settings.apply(
-            session, novel_id, world_settings.WorldSettingsParams(novel_id=novel_id),
-            world_settings.WorldSettingsResult(world_settings=[
-                world_settings.WorldSettingItem(name="ashen reach", category="location", description="d"),
-                world_settings.WorldSettingItem(name="Salt Road", category="Location", description="d"),
-            ]),
+            session,
+            novel_id,
+            world_settings.WorldSettingsParams(novel_id=novel_id),
+            world_settings.WorldSettingsResult(
+                world_settings=[
+                    world_settings.WorldSettingItem(name="ashen reach", category="location", description="d"),
+                    world_settings.WorldSettingItem(name="Salt Road", category="Location", description="d"),
+                ]
+            ),
         )
         await timeline_events.apply(
-            session, novel_id, timeline_events.TimelineEventsParams(novel_id=novel_id),
-            timeline_events.TimelineEventsResult(timeline_events=[
-                timeline_events.TimelineEventItem(position=1, time_label="t", title="the flood", description="d"),
-                timeline_events.TimelineEventItem(position=2, time_label="t", title="The Thaw", description="d", chapter_number=3),
-                timeline_events.TimelineEventItem(position=3, time_label="t", title="The Return", description="d"),
-            ]),
+            session,
+            novel_id,
+            timeline_events.TimelineEventsParams(novel_id=novel_id),
+            timeline_events.TimelineEventsResult(
+                timeline_events=[
+                    timeline_events.TimelineEventItem(position=1, time_label="t", title="the flood", description="d"),
+                    timeline_events.TimelineEventItem(
+                        position=2, time_label="t", title="The Thaw", description="d", chapter_number=3
+                    ),
+                    timeline_events.TimelineEventItem(position=3, time_label="t", title="The Return", description="d"),
+                ]
+            ),
         )
         await foreshadowings.apply(
-            session, novel_id, foreshadowings.ForeshadowingsParams(novel_id=novel_id),
-            foreshadowings.ForeshadowingsResult(foreshadowings=[
-                foreshadowings.ForeshadowingItem(title="THE KEY", description="d"),
-                foreshadowings.ForeshadowingItem(title="The Map", description="d", planted_chapter=9, payoff_chapter=3),
-            ]),
+            session,
+            novel_id,
+            foreshadowings.ForeshadowingsParams(novel_id=novel_id),
+            foreshadowings.ForeshadowingsResult(
+                foreshadowings=[
+                    foreshadowings.ForeshadowingItem(title="THE KEY", description="d"),
+                    foreshadowings.ForeshadowingItem(
+                        title="The Map", description="d", planted_chapter=9, payoff_chapter=3
+                    ),
+                ]
+            ),
         )
 
     async with db.read_session() as session:
-        people = list(await session.scalars(select(Character).where(Character.novel_id == novel_id).order_by(Character.id)))
-        places = list(await session.scalars(select(WorldSetting).where(WorldSetting.novel_id == novel_id).order_by(WorldSetting.id)))
-        events = list(await session.scalars(select(TimelineEvent).where(TimelineEvent.novel_id == novel_id).order_by(TimelineEvent.position)))
-        clues = list(await session.scalars(select(Foreshadowing).where(Foreshadowing.novel_id == novel_id).order_by(Foreshadowing.id)))
+        people = list(
+            await session.scalars(select(Character).where(Character.novel_id == novel_id).order_by(Character.id))
+        )
+        places = list(
+            await session.scalars(
+                select(WorldSetting).where(WorldSetting.novel_id == novel_id).order_by(WorldSetting.id)
+            )
+        )
+        events = list(
+            await session.scalars(
+                select(TimelineEvent).where(TimelineEvent.novel_id == novel_id).order_by(TimelineEvent.position)
+            )
+        )
+        clues = list(
+            await session.scalars(
+                select(Foreshadowing).where(Foreshadowing.novel_id == novel_id).order_by(Foreshadowing.id)
+            )
+        )
     assert [p.name for p in people] == ["Mara Vale", "Jonah", "Iris"]
     assert people[1].traits == ["calm"]
     assert [(w.name, w.category) for w in places] == [("Ashen Reach", "location"), ("Salt Road", "location")]
     assert [(e.position, e.title, e.chapter_number) for e in events] == [
-        (4, "The Flood", None), (5, "The Thaw", 3), (6, "The Return", None)
+        (4, "The Flood", None),
+        (5, "The Thaw", 3),
+        (6, "The Return", None),
     ]
     assert [(f.title, f.status, f.planted_chapter, f.payoff_chapter) for f in clues] == [
-        ("The Key", "planted", None, None), ("The Map", "planted", 9, None)
+        ("The Key", "planted", None, None),
+        ("The Map", "planted", 9, None),
     ]
 
 
@@ -177,13 +226,17 @@ async def test_chapter_apply_keeps_the_replaced_text_as_a_revision(db: Database,
     async def write(chapter_id: int, text: str) -> None:
         async with db.session() as session:
             result = chapter.ChapterResult(content=text, word_count=count_words(text), summary=f"about {text[:5]}")
-            await chapter.apply(session, novel_id, chapter.ChapterParams(novel_id=novel_id, chapter_id=chapter_id), result)
+            await chapter.apply(
+                session, novel_id, chapter.ChapterParams(novel_id=novel_id, chapter_id=chapter_id), result
+            )
 
     await write(ids[(1, 1)], "第一稿，风起。")
     await write(ids[(1, 1)], "Second draft, the storm.")
     async with db.read_session() as session:
         row = await session.get(Chapter, ids[(1, 1)])
-        revisions = list(await session.scalars(select(ChapterRevision).where(ChapterRevision.chapter_id == ids[(1, 1)])))
+        revisions = list(
+            await session.scalars(select(ChapterRevision).where(ChapterRevision.chapter_id == ids[(1, 1)]))
+        )
     assert row is not None
     assert (row.content, row.word_count, row.content_summary) == ("Second draft, the storm.", 4, "about Secon")
     assert [(r.content, r.word_count) for r in revisions] == [("第一稿，风起。", 5)]

@@ -16,7 +16,9 @@ from tests.gen_support import ScriptedProvider, big_novel, context, make_novel
 
 
 async def _outline(novel: Any) -> outline.OutlineResult:
-    ctx, _ = context(novel, outline.OutlineParams(novel_id=1, volumes=2, chapters_per_volume=4), DemoProvider(delay_ms=0))
+    ctx, _ = context(
+        novel, outline.OutlineParams(novel_id=1, volumes=2, chapters_per_volume=4), DemoProvider(delay_ms=0)
+    )
     return await outline.generate(ctx)
 
 
@@ -79,7 +81,9 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> SleepCounter:
 
 
 async def test_demo_pauses_once_per_generated_item(pauses: SleepCounter) -> None:
-    ctx, _ = context(make_novel("en"), outline.OutlineParams(novel_id=1, volumes=2, chapters_per_volume=5), DemoProvider(delay_ms=30))
+    ctx, _ = context(
+        make_novel("en"), outline.OutlineParams(novel_id=1, volumes=2, chapters_per_volume=5), DemoProvider(delay_ms=30)
+    )
     await outline.generate(ctx)
     assert len(pauses.pauses) == 2 + 10  # two volumes, ten chapters
     assert set(pauses.pauses) == {0.03}
@@ -135,8 +139,12 @@ async def test_unknown_kind_is_a_fatal_provider_error() -> None:
 
 async def test_many_items_never_run_out_of_names() -> None:
     provider = DemoProvider(delay_ms=0)
-    for kind, field in [("world_settings", "world_settings"), ("timeline_events", "timeline_events"),
-                        ("foreshadowings", "foreshadowings"), ("characters", "characters")]:
+    for kind, field in [
+        ("world_settings", "world_settings"),
+        ("timeline_events", "timeline_events"),
+        ("foreshadowings", "foreshadowings"),
+        ("characters", "characters"),
+    ]:
         prompt = Prompt(kind=kind, system="", user="", context={**make_novel("zh").as_context(), "count": 60})
         items = json.loads((await provider.generate_json(prompt, outline.OutlinePlan)).text)[field]
         key = "name" if field in ("characters", "world_settings") else "title"

@@ -157,7 +157,9 @@ async def test_a_checkpoint_for_other_sizes_is_ignored() -> None:
     assert [c.number for c in result.volumes[1].chapters] == [5, 6, 7, 8]
 
 
-@pytest.mark.parametrize("text", ["", "  ", "...", "……", "略", "（略）", "Omitted", "[chapters omitted for brevity]", "同上", "TBD"])
+@pytest.mark.parametrize(
+    "text", ["", "  ", "...", "……", "略", "（略）", "Omitted", "[chapters omitted for brevity]", "同上", "TBD"]
+)
 def test_placeholders_are_recognised(text: str) -> None:
     assert is_placeholder(text)
 
@@ -298,7 +300,9 @@ async def test_chapter_chunks_add_up_to_the_content(language: str) -> None:
 
 async def test_chapter_progress_follows_words_against_the_target() -> None:
     provider = ScriptedProvider(pieces=["word " * 50] * 10)  # 500 words against 1000
-    ctx, rec = context(chapter_novel("en"), chapter.ChapterParams(novel_id=1, chapter_id=5, target_words=1000), provider)
+    ctx, rec = context(
+        chapter_novel("en"), chapter.ChapterParams(novel_id=1, chapter_id=5, target_words=1000), provider
+    )
     result = await chapter.generate(ctx)
     assert result.word_count == 500
     assert_progress_ok(rec.percents)
@@ -368,7 +372,10 @@ def test_bad_params_are_rejected(model: type[BaseModel], body: dict[str, Any]) -
 
 def test_params_defaults_and_unknown_fields() -> None:
     assert outline.OutlineParams.model_validate({"novel_id": 1, "extra": 1}).model_dump() == {
-        "novel_id": 1, "volumes": 3, "chapters_per_volume": 10, "instructions": ""
+        "novel_id": 1,
+        "volumes": 3,
+        "chapters_per_volume": 10,
+        "instructions": "",
     }
     assert characters.CharactersParams(novel_id=1).count == 5
     assert world_settings.WorldSettingsParams(novel_id=1).count == 5

@@ -29,10 +29,10 @@ from novawrite.generators.base import RetryPolicy
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
 from tests.engine_kit import wait_for_status
-from tests.waiting import until
 from tests.fakes import Fail, FakeGemini, FakeOpenAI, Hang, Request, Stream, Text
 from tests.fakes.http_server import Response
 from tests.fakes.script import ScriptedServer
+from tests.waiting import until
 
 GEMINI_KEY = "e2e-gemini-key"
 GEMINI_MODEL = "gemini-e2e-flash"
@@ -114,8 +114,11 @@ class Answers:
             continuation = "was cut off here" in user or "本章已写出的部分到此中断" in user
             if not continuation:
                 self.takes += 1
-            return Stream(self.chapter_text(self.takes, continuation), prompt_tokens=STREAM_USAGE[0],
-                          output_tokens=STREAM_USAGE[1])
+            return Stream(
+                self.chapter_text(self.takes, continuation),
+                prompt_tokens=STREAM_USAGE[0],
+                output_tokens=STREAM_USAGE[1],
+            )
         data = self._json(user, set(schema.get("properties", {})))
         return Text(json.dumps(data), prompt_tokens=JSON_USAGE[0], output_tokens=JSON_USAGE[1])
 
@@ -127,36 +130,77 @@ class Answers:
             numbers = _numbers(self._find(PLAN_VOLUMES, user))
             return {
                 "outline": f"Round {self.rounds}: a keeper follows a moving map north.",
-                "volumes": [{"number": n, "title": f"Book {n} r{self.rounds}",
-                             "summary": f"Volume {n} raises the stakes."} for n in numbers],
+                "volumes": [
+                    {"number": n, "title": f"Book {n} r{self.rounds}", "summary": f"Volume {n} raises the stakes."}
+                    for n in numbers
+                ],
             }
         if fields == {"chapters"}:
             numbers = _numbers(self._find(BATCH_CHAPTERS, user))
-            return {"chapters": [{"number": n, "title": f"Harbour {n} r{self.rounds}",
-                                  "summary": f"In chapter {n} Mara follows the map further."}
-                                 for n in numbers]}
+            return {
+                "chapters": [
+                    {
+                        "number": n,
+                        "title": f"Harbour {n} r{self.rounds}",
+                        "summary": f"In chapter {n} Mara follows the map further.",
+                    }
+                    for n in numbers
+                ]
+            }
         if "characters" in fields:
             count = int(self._find(COUNTS["characters"], user))
             names = dup + [self._fresh("Person") for _ in range(count)]
-            return {"characters": [{"name": n, "role": "ally", "description": f"{n.strip()} keeps the light.",
-                                    "traits": ["brave", "dry"], "arc": "learns to trust", "relationships": "none yet"}
-                                   for n in names]}
+            return {
+                "characters": [
+                    {
+                        "name": n,
+                        "role": "ally",
+                        "description": f"{n.strip()} keeps the light.",
+                        "traits": ["brave", "dry"],
+                        "arc": "learns to trust",
+                        "relationships": "none yet",
+                    }
+                    for n in names
+                ]
+            }
         if "world_settings" in fields:
             count = int(self._find(COUNTS["world_settings"], user))
             names = dup + [self._fresh("Place") for _ in range(count)]
-            return {"world_settings": [{"name": n, "category": "Location", "description": f"{n.strip()} is cold."}
-                                       for n in names]}
+            return {
+                "world_settings": [
+                    {"name": n, "category": "Location", "description": f"{n.strip()} is cold."} for n in names
+                ]
+            }
         if "timeline_events" in fields:
             count = int(self._find(COUNTS["timeline_events"], user))
             titles = dup + [self._fresh("Event") for _ in range(count)]
-            return {"timeline_events": [{"position": 50 + i, "time_label": f"Day {i}", "title": t,
-                                         "description": f"{t.strip()} happens.", "chapter_number": 1}
-                                        for i, t in enumerate(titles)]}
+            return {
+                "timeline_events": [
+                    {
+                        "position": 50 + i,
+                        "time_label": f"Day {i}",
+                        "title": t,
+                        "description": f"{t.strip()} happens.",
+                        "chapter_number": 1,
+                    }
+                    for i, t in enumerate(titles)
+                ]
+            }
         if "foreshadowings" in fields:
             count = int(self._find(COUNTS["foreshadowings"], user))
             titles = dup + [self._fresh("Clue") for _ in range(count)]
-            return {"foreshadowings": [{"title": t, "description": f"{t.strip()} is planted.", "planted_chapter": 1,
-                                        "payoff_chapter": 2, "status": "Planted"} for t in titles]}
+            return {
+                "foreshadowings": [
+                    {
+                        "title": t,
+                        "description": f"{t.strip()} is planted.",
+                        "planted_chapter": 1,
+                        "payoff_chapter": 2,
+                        "status": "Planted",
+                    }
+                    for t in titles
+                ]
+            }
         raise AssertionError(f"the fake does not know a schema with fields {sorted(fields)}")
 
 
@@ -341,12 +385,18 @@ class Env:
 def provider_settings(settings: Settings, name: str, fake: Fake | None) -> Settings:
     if name == "gemini":
         assert fake is not None
-        return settings.with_(provider="gemini", gemini_api_key=GEMINI_KEY, gemini_base_url=fake.base_url,
-                              gemini_model=GEMINI_MODEL, provider_timeout_seconds=10.0)
+        return settings.with_(
+            provider="gemini",
+            gemini_api_key=GEMINI_KEY,
+            gemini_base_url=fake.base_url,
+            gemini_model=GEMINI_MODEL,
+            provider_timeout_seconds=10.0,
+        )
     if name == "openai":
         assert isinstance(fake, FakeOpenAI)
-        return settings.with_(provider="openai", openai_base_url=fake.api_base, openai_model=OPENAI_MODEL,
-                              provider_timeout_seconds=10.0)
+        return settings.with_(
+            provider="openai", openai_base_url=fake.api_base, openai_model=OPENAI_MODEL, provider_timeout_seconds=10.0
+        )
     return settings.with_(provider="demo", demo_delay_ms=0)
 
 
@@ -363,11 +413,21 @@ async def env(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterat
         assert api.services.provider.name == name  # built by the app from the settings
         headers = await api.register()
         if language == "zh":
-            novel = await api.novel(headers, title="灯塔守望者", genre="奇幻", language="zh",
-                                    synopsis="守塔人阿岚发现一张墨迹会移动的地图，循着它一路向北。")
+            novel = await api.novel(
+                headers,
+                title="灯塔守望者",
+                genre="奇幻",
+                language="zh",
+                synopsis="守塔人阿岚发现一张墨迹会移动的地图，循着它一路向北。",
+            )
         else:
-            novel = await api.novel(headers, title="The Lantern Keeper", genre="Fantasy", language="en",
-                                    synopsis="A lighthouse keeper finds a map whose ink moves, and follows it north.")
+            novel = await api.novel(
+                headers,
+                title="The Lantern Keeper",
+                genre="Fantasy",
+                language="en",
+                synopsis="A lighthouse keeper finds a map whose ink moves, and follows it north.",
+            )
         yield Env(api, headers, fake, int(novel["id"]), language)
 
 
@@ -417,7 +477,8 @@ async def test_every_kind_end_to_end(env: Env) -> None:
     if fake is not None:
         calls = new_calls()
         assert [c.schema for c in calls] == [outline.OutlinePlan.model_json_schema()] + [
-            outline.ChapterBatch.model_json_schema()] * 2
+            outline.ChapterBatch.model_json_schema()
+        ] * 2
         assert novel["volumes"][1]["chapters"][0]["title"] == "Harbour 3 r1"
         check_usage(task, calls, JSON_USAGE)
 
@@ -428,7 +489,8 @@ async def test_every_kind_end_to_end(env: Env) -> None:
     assert len(names) == 5
     assert len({key(n) for n in names}) == 5, names
     assert {key(c["name"]) for c in second["result"]["characters"]}.isdisjoint(
-        key(c["name"]) for c in first["result"]["characters"])
+        key(c["name"]) for c in first["result"]["characters"]
+    )
     if fake is not None:
         calls = new_calls()
         assert [c.schema for c in calls] == [characters.CharactersResult.model_json_schema()] * 2
@@ -484,8 +546,9 @@ async def test_every_kind_end_to_end(env: Env) -> None:
         check_usage(task, calls, STREAM_USAGE)
 
     # A chapter with text is not overwritten unless asked; the replaced text is a revision.
-    r = await env.api.client.post("/api/ai/write-chapter-content", headers=env.headers,
-                                  json={"novel_id": env.novel_id, "chapter_id": chapter_id})
+    r = await env.api.client.post(
+        "/api/ai/write-chapter-content", headers=env.headers, json={"novel_id": env.novel_id, "chapter_id": chapter_id}
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "chapter_has_content", r.text
     task = await env.run("/api/ai/write-chapter-content", chapter_id=chapter_id, target_words=100, overwrite=True)
     saved = await env.chapter(chapter_id)
@@ -684,11 +747,17 @@ async def test_cancel_mid_stream_closes_the_upstream_connection(env: Env) -> Non
 
 
 def _plan_answer(volumes: int) -> Text:
-    return Text(json.dumps({
-        "outline": "A keeper follows a moving map north.",
-        "volumes": [{"number": n, "title": f"Book {n}", "summary": f"Volume {n} raises the stakes."}
-                    for n in range(1, volumes + 1)],
-    }))
+    return Text(
+        json.dumps(
+            {
+                "outline": "A keeper follows a moving map north.",
+                "volumes": [
+                    {"number": n, "title": f"Book {n}", "summary": f"Volume {n} raises the stakes."}
+                    for n in range(1, volumes + 1)
+                ],
+            }
+        )
+    )
 
 
 @GEMINI
@@ -696,11 +765,17 @@ async def test_outline_chapters_left_out_or_placeholders_are_asked_for_again(env
     assert env.fake is not None
     env.fake.push(
         _plan_answer(1),
-        Text(json.dumps({"chapters": [
-            {"number": 1, "title": "The Lamp", "summary": "Mara finds the map."},
-            {"number": 2, "title": "The Bell", "summary": "The map moves at night."},
-            {"number": 3, "title": "Omitted", "summary": "(remaining chapters omitted for brevity)"},
-        ]})),
+        Text(
+            json.dumps(
+                {
+                    "chapters": [
+                        {"number": 1, "title": "The Lamp", "summary": "Mara finds the map."},
+                        {"number": 2, "title": "The Bell", "summary": "The map moves at night."},
+                        {"number": 3, "title": "Omitted", "summary": "(remaining chapters omitted for brevity)"},
+                    ]
+                }
+            )
+        ),
     )
     task = await env.run("/api/ai/generate-outline", volumes=1, chapters_per_volume=4)
     calls = env.calls()

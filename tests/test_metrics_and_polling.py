@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api

@@ -124,8 +124,10 @@ async def test_sigterm_requeues_at_once_exits_in_bounded_time_and_restart_finish
 
         # SIGTERM while a client holds the task's stream and the user stream open: neither may keep the server up.
         task_path = f"/api/tasks/{task['id']}/events"
-        async with api.open_stream(task_path, headers={"Last-Event-ID": str(seen[-1].seq)}) as (_, items), \
-                api.open_stream("/api/events") as (_, user_items):
+        async with (
+            api.open_stream(task_path, headers={"Last-Event-ID": str(seen[-1].seq)}) as (_, items),
+            api.open_stream("/api/events") as (_, user_items),
+        ):
             assert (await anext(user_items)).kind == "snapshot"
             code, took = await first.terminate(timeout=SIGTERM_EXIT_LIMIT)
             assert code is not None, f"server still running {SIGTERM_EXIT_LIMIT}s after SIGTERM"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -13,9 +14,26 @@ from tests.conftest import Api as InProcessApi
 from tests.engine_kit import wait_for_status
 from tests.server import Api, Servers, Sse, api_on, assert_complete_log, servers  # noqa: F401 (fixture)
 
-TASK_FIELDS = {"id", "novel_id", "user_id", "task_type", "status", "progress", "message", "params", "result", "error",
-               "usage", "attempt", "retry_of", "cancel_requested", "created_at", "started_at", "finished_at",
-               "updated_at"}
+TASK_FIELDS = {
+    "id",
+    "novel_id",
+    "user_id",
+    "task_type",
+    "status",
+    "progress",
+    "message",
+    "params",
+    "result",
+    "error",
+    "usage",
+    "attempt",
+    "retry_of",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+}
 
 
 def keys(events: list[Sse]) -> list[tuple[Any, ...]]:
@@ -266,15 +284,16 @@ async def test_an_idle_stream_pings_within_the_ping_interval_of_its_last_event(s
         async with api.open_stream("/api/events") as (_, items):
             async for item in items:
                 arrivals.append((time.monotonic(), item.kind or f": {item.comment}"))
-                if item.kind == "snapshot" or (item.comment == "ping" and completed < len(novels) and
-                                               arrivals[-2][1] == "completed"):
+                if item.kind == "snapshot" or (
+                    item.comment == "ping" and completed < len(novels) and arrivals[-2][1] == "completed"
+                ):
                     # Work, then silence: a task now, the next one after the first ping that follows it.
                     await api.outline(novels[completed]["id"], volumes=1, chapters_per_volume=2)
                 elif item.kind == "completed":
                     completed += 1
                 elif completed == len(novels) and item.comment == "ping":
                     break
-        gaps = [(b[0] - a[0], a[1]) for a, b in zip(arrivals, arrivals[1:])]
+        gaps = [(b[0] - a[0], a[1]) for a, b in itertools.pairwise(arrivals)]
         assert max(g for g, _ in gaps) < ping * 1.2, gaps
         assert sum(1 for _, kind in gaps if kind == "completed") == 2
 
@@ -297,8 +316,9 @@ async def check_chapter_chunks_equal_saved_text(api: Api) -> None:
     assert (await api.wait_task(outline["id"]))["status"] == "completed"
     chapter_id = (await api.get(f"/api/novels/{novel['id']}")).json()["volumes"][0]["chapters"][1]["id"]
 
-    r = await api.post("/api/ai/write-chapter-content",
-                       json={"novel_id": novel["id"], "chapter_id": chapter_id, "target_words": 600})
+    r = await api.post(
+        "/api/ai/write-chapter-content", json={"novel_id": novel["id"], "chapter_id": chapter_id, "target_words": 600}
+    )
     assert r.status_code == 202, r.text
     task_id = r.json()["id"]
     first = await api.task_events(task_id, stop_after=4)  # a disconnect mid-text, then the rest
@@ -327,8 +347,11 @@ async def test_last_event_id_beyond_any_seq_replays_nothing(api: InProcessApi) -
     """
     headers = await api.register()
     novel = await api.novel(headers)
-    r = await api.client.post("/api/ai/generate-outline", json={"novel_id": novel["id"], "volumes": 1,
-                                                                "chapters_per_volume": 2}, headers=headers)
+    r = await api.client.post(
+        "/api/ai/generate-outline",
+        json={"novel_id": novel["id"], "volumes": 1, "chapters_per_volume": 2},
+        headers=headers,
+    )
     assert r.status_code == 202, r.text
     task_id = r.json()["id"]
     await wait_for_status(api, headers, task_id, {"completed"})

@@ -30,6 +30,7 @@ from novawrite.db import migrate
 from novawrite.db.engine import Database
 from novawrite.engine.bus import EventBus
 from novawrite.engine.supervisor import Supervisor
+from novawrite.errors import Unauthorized
 from novawrite.generators.base import RetryPolicy
 from novawrite.generators.registry import TaskKind, default_kinds
 from novawrite.metrics import CONTENT_TYPE, MeteredProvider, Metrics
@@ -40,11 +41,10 @@ from novawrite.services.tasks import Tasks
 from novawrite.services.users import Users
 from novawrite.settings import Settings
 from novawrite.web import api_auth, api_novels, api_tasks
-from novawrite.web.sse import end_streams_on_server_exit, quiet_cut_streams
-from novawrite.errors import Unauthorized
 from novawrite.web.errors import EXCEPTION_HANDLERS
 from novawrite.web.http import JSON
 from novawrite.web.routing import ApiRouter, openapi_document
+from novawrite.web.sse import end_streams_on_server_exit, quiet_cut_streams
 
 log = logging.getLogger("novawrite")
 
@@ -106,7 +106,12 @@ def create_app(
     kinds = dict(kinds if kinds is not None else default_kinds())
     # The task routes first: Starlette matches routes in order, and the polling route is the hottest.
     quiet_cut_streams()
-    routers: list[ApiRouter] = [api_tasks.router, api_auth.router, api_novels.router, api_tasks.generation_router(kinds)]
+    routers: list[ApiRouter] = [
+        api_tasks.router,
+        api_auth.router,
+        api_novels.router,
+        api_tasks.generation_router(kinds),
+    ]
     endpoints = [e for r in routers for e in r.endpoints]
     openapi = openapi_document(endpoints, title="NovaWrite", version=__version__)
 
@@ -179,7 +184,7 @@ def create_app(
                 await model.aclose()
             await db.dispose()
 
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
 
 
 _gc_tuned = False
@@ -212,6 +217,9 @@ def _ui_routes() -> list[BaseRoute]:
     except ImportError:
         return []
     return ui_routes()
+
+
+app: Starlette  # made on first use, below
 
 
 def __getattr__(name: str) -> Any:

@@ -101,7 +101,9 @@ class _LiveCollector:
         return []  # collected fresh on every scrape; nothing to check at registration
 
     def collect(self) -> Iterable[Metric]:
-        tasks = GaugeMetricFamily("novawrite_tasks", "Tasks in the database by status and kind", labels=["status", "kind"])
+        tasks = GaugeMetricFamily(
+            "novawrite_tasks", "Tasks in the database by status and kind", labels=["status", "kind"]
+        )
         pending = 0
         for status, kind, count in self.task_counts:
             tasks.add_metric([status, kind], count)

@@ -17,6 +17,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+
 class Passwords:
     """argon2id hashing; the cost is a setting (tests make it cheap)."""
 
@@ -76,8 +77,9 @@ class TokenSigner:
             del self._verified[token]
         try:
             # The expiry is checked here, on the same clock as for remembered tokens.
-            options = {"require": ["exp", "sub"], "verify_exp": False}
-            claims = jwt.decode(token, self._secret, algorithms=["HS256"], options=options)
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"], "verify_exp": False}
+            )
             user_id = int(claims["sub"])
             expires = int(claims["exp"])
         except (jwt.PyJWTError, ValueError, TypeError):

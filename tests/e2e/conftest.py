@@ -58,14 +58,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "NOVAWRITE_DEMO_DELAY_MS": DEMO_DELAY_MS,
         "NOVAWRITE_SECRET_KEY": "e2e-test-secret-key-0123456789abcdef0123",
     }
-    subprocess.run([sys.executable, "-m", "novawrite", "db", "upgrade"], env=env, cwd=workdir, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "novawrite", "db", "upgrade"],
+        env=env,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     port = _free_port()
     log = workdir / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "novawrite.app:app", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -113,8 +122,9 @@ _page_errors: list[str] = []
 
 def new_context(browser: Browser, server: Server, *, locale: str = "en-US", **options: Any) -> BrowserContext:
     """A browser context whose uncaught page errors fail the running test."""
-    context = browser.new_context(base_url=server.url, locale=locale, viewport={"width": 1280, "height": 800},
-                                  **options)
+    context = browser.new_context(
+        base_url=server.url, locale=locale, viewport={"width": 1280, "height": 800}, **options
+    )
     context.set_default_timeout(15_000)
     context.on("weberror", lambda error: _page_errors.append(f"{error.page.url if error.page else '?'}: {error.error}"))
     return context
@@ -169,9 +179,13 @@ class Api:
         self.call("POST", "/api/auth/login", {"username": username, "password": password}, expect=200)
 
     def novel(self, title: str, language: str = "en", **fields: Any) -> dict[str, Any]:
-        body = {"title": title, "genre": fields.pop("genre", "fantasy"),
-                "synopsis": fields.pop("synopsis", "A cartographer maps a city that rearranges itself."),
-                "language": language, **fields}
+        body = {
+            "title": title,
+            "genre": fields.pop("genre", "fantasy"),
+            "synopsis": fields.pop("synopsis", "A cartographer maps a city that rearranges itself."),
+            "language": language,
+            **fields,
+        }
         return self.call("POST", "/api/novels", body, expect=201)
 
     def generate(self, route: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -155,7 +155,8 @@ def test_reload_mid_task_continues(page: Page, api: Api, signed_in: str) -> None
     page.wait_for_function(
         "id => Number(document.querySelector(`.task-card[data-task-id='${id}'] [role=progressbar]`)"
         "?.getAttribute('aria-valuenow')) >= 10",
-        arg=task["id"], timeout=30_000,
+        arg=task["id"],
+        timeout=30_000,
     )
     before = progress_value(page, f'.task-card[data-task-id="{task["id"]}"] [role=progressbar]')
 
@@ -218,15 +219,18 @@ def test_write_chapter_streams_text_and_keeps_revisions(page: Page, api: Api, si
 def test_reload_while_chapter_streams_continues_the_text(page: Page, api: Api, signed_in: str) -> None:
     novel = novel_with_outline(api)
     chapter = first_chapter(api, novel["id"])
-    task = api.generate("write-chapter-content", {"novel_id": novel["id"], "chapter_id": chapter["id"],
-                                                   "target_words": 6000})
+    task = api.generate(
+        "write-chapter-content", {"novel_id": novel["id"], "chapter_id": chapter["id"], "target_words": 6000}
+    )
     page.goto(f"/novels/{novel['id']}/chapters/{chapter['id']}")
-    page.wait_for_function("() => document.querySelector('#chapter-text.streaming')?.innerText.length > 300",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#chapter-text.streaming')?.innerText.length > 300", timeout=30_000
+    )
     page.reload()
     # The text so far comes back at once from /output, then grows from chunk events.
-    page.wait_for_function("() => document.querySelector('#chapter-text.streaming')?.innerText.length > 300",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelector('#chapter-text.streaming')?.innerText.length > 300", timeout=10_000
+    )
     expect(page.locator("#chapter-task .badge")).to_have_text("Done", timeout=90_000)
     saved = api.call("GET", f"/api/novels/{novel['id']}/chapters/{chapter['id']}")
     output = api.call("GET", f"/api/tasks/{task['id']}/output")
@@ -238,12 +242,12 @@ def test_reload_while_chapter_streams_continues_the_text(page: Page, api: Api, s
 def test_cancel_then_retry_from_the_task_page(page: Page, api: Api, signed_in: str) -> None:
     novel = novel_with_outline(api)
     chapter = first_chapter(api, novel["id"])
-    task = api.generate("write-chapter-content", {"novel_id": novel["id"], "chapter_id": chapter["id"],
-                                                   "target_words": 20000})
+    task = api.generate(
+        "write-chapter-content", {"novel_id": novel["id"], "chapter_id": chapter["id"], "target_words": 20000}
+    )
     page.goto(f"/tasks/{task['id']}")
     expect(page.locator("#task-heading")).to_have_text("Chapter text")
-    page.wait_for_function("() => document.querySelector('#task-output')?.innerText.length > 200",
-                           timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#task-output')?.innerText.length > 200", timeout=30_000)
     expect(page.locator("#event-log .log-chunk").first).to_be_visible()
     screenshot(page, "task-running")
 
@@ -258,8 +262,7 @@ def test_cancel_then_retry_from_the_task_page(page: Page, api: Api, signed_in: s
     expect(page).not_to_have_url(re.compile(task["id"]))
     expect(page.locator("#task-status")).to_have_text(re.compile("Queued|Running"))
     expect(page.locator("#task-facts")).to_contain_text(task["id"][:8])  # retry of
-    page.wait_for_function("() => document.querySelector('#task-output')?.innerText.length > 100",
-                           timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#task-output')?.innerText.length > 100", timeout=30_000)
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator("#task-status")).to_have_text("Cancelled", timeout=10_000)
     screenshot(page, "task")
@@ -360,8 +363,9 @@ def test_polling_fallback_without_eventsource(page: Page, api: Api, signed_in: s
     expect(page.locator("body")).to_have_attribute("data-live-mode", "polling")
     page.get_by_label("Target length").fill("3000")
     page.get_by_role("button", name="Write this chapter").click()
-    page.wait_for_function("() => document.querySelector('#chapter-text.streaming')?.innerText.length > 200",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#chapter-text.streaming')?.innerText.length > 200", timeout=30_000
+    )
     expect(page.locator("#chapter-task .badge")).to_have_text("Done", timeout=60_000)
     expect(page.locator("#chapter-text .word-count")).to_be_visible()
 
@@ -496,4 +500,3 @@ def test_delete_a_novel(page: Page, api: Api, signed_in: str) -> None:
     expect(page.locator(".novel-card")).to_have_count(1)
     expect(page.locator(".novel-card")).to_contain_text("Keep me")
     api.call("GET", f"/api/novels/{doomed['id']}", expect=404)
-

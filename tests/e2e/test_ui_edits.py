@@ -48,7 +48,9 @@ def test_edit_novel_fields(page: Page, api: Api, signed_in: str) -> None:
         form.get_by_role("button", name="Save").click()
     # Only what changed is sent, trimmed as the create form trims.
     assert json.loads(patch.value.post_data or "{}") == {
-        "title": "The New Title", "genre": "science fiction", "synopsis": "A new synopsis:\nthe city stops moving.",
+        "title": "The New Title",
+        "genre": "science fiction",
+        "synopsis": "A new synopsis:\nthe city stops moving.",
     }
     expect(form).to_be_hidden()
     expect(edit).to_be_focused()
@@ -124,11 +126,13 @@ def test_edit_novel_shows_the_apis_validation_errors(browser: Browser, server: S
 def test_cancelled_chapter_task_leaves_its_text_on_the_chapter_page(page: Page, api: Api, signed_in: str) -> None:
     novel = novel_with_outline(api)
     chapter = first_chapter(api, novel["id"])
-    task = api.generate("write-chapter-content", {"novel_id": novel["id"], "chapter_id": chapter["id"],
-                                                   "target_words": 20000})
+    task = api.generate(
+        "write-chapter-content", {"novel_id": novel["id"], "chapter_id": chapter["id"], "target_words": 20000}
+    )
     page.goto(f"/novels/{novel['id']}/chapters/{chapter['id']}")
-    page.wait_for_function("() => document.querySelector('#chapter-text.streaming')?.innerText.length > 200",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#chapter-text.streaming')?.innerText.length > 200", timeout=30_000
+    )
     partial = page.locator("#chapter-partial")
     expect(partial).to_be_hidden()
 
@@ -161,8 +165,9 @@ def test_cancelled_chapter_task_leaves_its_text_on_the_chapter_page(page: Page, 
     expect(retry).not_to_have_attribute("data-task-id", task["id"])
     expect(retry).to_have_attribute("data-status", "running")
     expect(partial).to_be_hidden()
-    page.wait_for_function("() => document.querySelector('#chapter-text.streaming')?.innerText.length > 100",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('#chapter-text.streaming')?.innerText.length > 100", timeout=30_000
+    )
     retry.get_by_role("button", name="Cancel").click()
     expect(retry).to_have_attribute("data-status", "cancelled", timeout=10_000)
     expect(partial).to_be_visible()

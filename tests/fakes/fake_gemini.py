@@ -25,7 +25,9 @@ from typing import Any
 from tests.fakes.http_server import Chunked, Reply, Request, Response, Silent
 from tests.fakes.script import Fail, Hang, ScriptedServer, Stream, Text
 
-_ROUTE = re.compile(r"^/(?P<version>v\d+\w*)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
+_ROUTE = re.compile(
+    r"^/(?P<version>v\d+\w*)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
+)
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -48,8 +50,10 @@ def error_body(status: int, message: str, details: list[dict[str, Any]] | None =
 
 
 def _chunk(model: str, text: str | None, usage: dict[str, int], finish: bool) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": [{"text": text}] if text is not None else [], "role": "model"},
-                                 "index": 0}
+    candidate: dict[str, Any] = {
+        "content": {"parts": [{"text": text}] if text is not None else [], "role": "model"},
+        "index": 0,
+    }
     if finish:
         candidate["finishReason"] = "STOP"
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": "fake-response"}
@@ -79,18 +83,41 @@ class FakeGemini(ScriptedServer):
         if self.api_key is not None:
             sent = request.headers.get("x-goog-api-key") or request.query.get("key")
             if not sent:
-                return Reply(403, error_body(403, "Method doesn't allow unregistered callers (callers without "
-                                                  "established identity). Please use API Key or other form of API "
-                                                  "consumer identity to call this API."))
+                return Reply(
+                    403,
+                    error_body(
+                        403,
+                        "Method doesn't allow unregistered callers (callers without "
+                        "established identity). Please use API Key or other form of API "
+                        "consumer identity to call this API.",
+                    ),
+                )
             if sent != self.api_key:
-                return Reply(400, error_body(400, "API key not valid. Please pass a valid API key.", [
-                    {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                     "domain": "googleapis.com"}]))
+                return Reply(
+                    400,
+                    error_body(
+                        400,
+                        "API key not valid. Please pass a valid API key.",
+                        [
+                            {
+                                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                "reason": "API_KEY_INVALID",
+                                "domain": "googleapis.com",
+                            }
+                        ],
+                    ),
+                )
         model, version = match["model"], match["version"]
         if self.models is not None and model not in self.models:
-            return Reply(404, error_body(404, f"models/{model} is not found for API version {version}, or is not "
-                                              "supported for generateContent. Call ListModels to see the list of "
-                                              "available models and their supported methods."))
+            return Reply(
+                404,
+                error_body(
+                    404,
+                    f"models/{model} is not found for API version {version}, or is not "
+                    "supported for generateContent. Call ListModels to see the list of "
+                    "available models and their supported methods.",
+                ),
+            )
         streaming = match["method"] == "streamGenerateContent"
         step = self.step_for(request, streaming=streaming)
         if streaming:

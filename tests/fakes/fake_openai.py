@@ -20,8 +20,13 @@ from typing import Any
 from tests.fakes.http_server import Chunked, Reply, Request, Response, Silent
 from tests.fakes.script import Fail, Hang, ScriptedServer, Stream, Text
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
-                404: "invalid_request_error", 429: "rate_limit_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def error_body(status: int, message: str, code: str | None = None) -> bytes:
@@ -72,9 +77,13 @@ class FakeOpenAI(ScriptedServer):
             step = Text("".join(p.text for p in step.normalized()), step.prompt_tokens, step.total_output_tokens)
         if isinstance(step, Text):
             body = {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": step.text},
-                             "finish_reason": "stop"}],
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": step.text}, "finish_reason": "stop"}
+                ],
                 "usage": _usage(step.prompt_tokens, step.output_tokens),
             }
             return Reply(200, json.dumps(body).encode())
@@ -91,8 +100,13 @@ class FakeOpenAI(ScriptedServer):
             return delay, f"data: {text}\n\n".encode()
 
         def chunk(delta: dict[str, str], finish: str | None) -> dict[str, Any]:
-            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
 
         sent: list[tuple[float, bytes]] = []
         for index, piece in enumerate(step.normalized()):
@@ -109,9 +123,14 @@ class FakeOpenAI(ScriptedServer):
         if not step.unfinished:
             sent.append(event(chunk({}, "stop")))
             if include_usage:
-                usage_chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
-                               "model": model, "choices": [],
-                               "usage": _usage(step.prompt_tokens, step.total_output_tokens)}
+                usage_chunk = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": _usage(step.prompt_tokens, step.total_output_tokens),
+                }
                 sent.append(event(usage_chunk))
             sent.append(event("[DONE]"))
         return Chunked(sent)
@@ -122,8 +141,7 @@ class FakeOpenAI(ScriptedServer):
             return Silent()
         if step.body is not None:
             return Reply(step.status, step.body, step.headers)
-        return Reply(step.status, error_body(step.status, step.message or f"Fake failure {step.status}"),
-                     step.headers)
+        return Reply(step.status, error_body(step.status, step.message or f"Fake failure {step.status}"), step.headers)
 
 
 def main() -> None:

@@ -199,8 +199,11 @@ class ScriptedServer(FakeHTTPServer):
                 delivered = faults.cut_point(key, n, len(whole.pieces))
                 step = replace(whole, cut_after=delivered)
             elif outcome == "429":
-                step = Fail(429, "Resource has been exhausted (e.g. check quota).",
-                            headers={"Retry-After": str(faults.retry_after)})
+                step = Fail(
+                    429,
+                    "Resource has been exhausted (e.g. check quota).",
+                    headers={"Retry-After": str(faults.retry_after)},
+                )
             else:  # a 503, also in place of a cut when the script's next step has no pieces to cut
                 outcome = "503"
                 step = Fail(503, "The model is overloaded. Please try again later.")
@@ -233,14 +236,23 @@ class ScriptedServer(FakeHTTPServer):
             return Reply(204, b"")
         if request.path == "/_fake/requests":
             calls = [
-                {"method": r.method, "path": r.path, "query": dict(r.query), "headers": dict(r.headers),
-                 "body": r.body.decode("utf-8", "replace")}
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "query": dict(r.query),
+                    "headers": dict(r.headers),
+                    "body": r.body.decode("utf-8", "replace"),
+                }
                 for r in self.model_calls
             ]
             return Reply(200, json.dumps(calls).encode())
         if request.path == "/_fake/stats":
             # Counts include the control requests; "open" leaves out this one.
-            stats = {"open": self.open_connections - 1, "opened": self.connections_opened,
-                     "closed": self.connections_closed, "abandoned": self.abandoned}
+            stats = {
+                "open": self.open_connections - 1,
+                "opened": self.connections_opened,
+                "closed": self.connections_closed,
+                "abandoned": self.abandoned,
+            }
             return Reply(200, json.dumps(stats).encode())
         return Reply(404, b'{"error": "unknown control endpoint"}')

@@ -95,14 +95,14 @@ def _outline_steps(volumes: int) -> list[Text]:
     """The fake's answers to an outline task: the plan, then each volume's one batch of chapters."""
     plan = {
         "outline": "A courier crosses a dying empire.",
-        "volumes": [{"number": v, "title": f"Volume {v}", "summary": f"The road, part {v}."}
-                    for v in range(1, volumes + 1)],
+        "volumes": [
+            {"number": v, "title": f"Volume {v}", "summary": f"The road, part {v}."} for v in range(1, volumes + 1)
+        ],
     }
     steps = [Text(json.dumps(plan))]
     for volume in range(1, volumes + 1):
         numbers = range((volume - 1) * PER_VOLUME + 1, volume * PER_VOLUME + 1)
-        chapters = [{"number": n, "title": f"Mile {n}", "summary": f"The courier reaches beacon {n}."}
-                    for n in numbers]
+        chapters = [{"number": n, "title": f"Mile {n}", "summary": f"The courier reaches beacon {n}."} for n in numbers]
         steps.append(Text(json.dumps({"chapters": chapters})))
     return steps
 
@@ -172,8 +172,9 @@ async def check_nothing_stuck(database_url: str, task_ids: list[str]) -> None:
                 .group_by(TaskEvent.task_pk)
                 .subquery()
             )
-            query = select(Task.id, Task.status, Task.owner, Task.lease_expires_at, Task.seq, events.c.count,
-                           events.c.last).join(events, events.c.task_pk == Task.pk)
+            query = select(
+                Task.id, Task.status, Task.owner, Task.lease_expires_at, Task.seq, events.c.count, events.c.last
+            ).join(events, events.c.task_pk == Task.pk)
             rows: dict[str, Any] = {r.id: r for r in await conn.execute(query)}
     finally:
         await engine.dispose()

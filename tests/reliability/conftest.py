@@ -11,6 +11,6 @@ import os
 LONG = os.environ.get("NOVAWRITE_RELIABILITY", "").lower() == "long"
 
 
-def scale(short: int | float, long: int | float) -> int | float:  # noqa: PYI041
+def scale(short: int | float, long: int | float) -> int | float:
     """The short-form size in CI, the issue's full size in the long form."""
     return long if LONG else short

@@ -40,12 +40,47 @@ STREAM_SECONDS = 0.05
 LONG_TEXT = "长" * 10_000
 LONG_ASCII = "x" * 10_000
 #: Path ids that cannot be a novel's or a chapter's (API.md: 404).
-BAD_IDS = ("-1", "0", "abc", "99999999999999999999", "9" * 25, str(2**63), "1.0", "1e3", "+1", " 1", "0x1", "1_0",
-           "١", "１", "%00", "null", "[]", "é", "😀", "\u202e1", "9" * 10_000, LONG_ASCII)
+BAD_IDS = (
+    "-1",
+    "0",
+    "abc",
+    "99999999999999999999",
+    "9" * 25,
+    str(2**63),
+    "1.0",
+    "1e3",
+    "+1",
+    " 1",
+    "0x1",
+    "1_0",
+    "١",
+    "１",
+    "%00",
+    "null",
+    "[]",
+    "é",
+    "😀",
+    "\u202e1",
+    "9" * 10_000,
+    LONG_ASCII,
+)
 #: Path ids that cannot be a task's.
-BAD_TASK_IDS = ("-1", "0", "abc", "99999999999999999999", "9" * 10_000, LONG_ASCII, str(uuid.UUID(int=0)),
-                str(uuid.uuid4()), uuid.uuid4().hex, "{" + str(uuid.uuid4()) + "}", "urn:uuid:" + str(uuid.uuid4()),
-                str(uuid.uuid4()) + "0", "é" * 36, "%00" * 12)
+BAD_TASK_IDS = (
+    "-1",
+    "0",
+    "abc",
+    "99999999999999999999",
+    "9" * 10_000,
+    LONG_ASCII,
+    str(uuid.UUID(int=0)),
+    str(uuid.uuid4()),
+    uuid.uuid4().hex,
+    "{" + str(uuid.uuid4()) + "}",
+    "urn:uuid:" + str(uuid.uuid4()),
+    str(uuid.uuid4()) + "0",
+    "é" * 36,
+    "%00" * 12,
+)
 #: Last-Event-ID values that are not a non-negative integer: each counts as 0 (API.md).
 NOT_AN_EVENT_ID = ("", "abc", "-1", "1.5", "+1", "0x10", "1e3", "١", "１", "null", "é", LONG_ASCII)
 #: Last-Event-ID values past any seq: nothing to replay.
@@ -87,9 +122,10 @@ async def _seed_user(api: Api, writes: int) -> Ids:
     detail = (await api.get(f"/api/novels/{novel['id']}")).json()
     chapter_id = detail["volumes"][0]["chapters"][0]["id"]
     for overwrite in (False, True)[:writes]:  # a second write keeps the first text as a revision
-        r = await api.post("/api/ai/write-chapter-content",
-                           json={"novel_id": novel["id"], "chapter_id": chapter_id, "target_words": 100,
-                                 "overwrite": overwrite})
+        r = await api.post(
+            "/api/ai/write-chapter-content",
+            json={"novel_id": novel["id"], "chapter_id": chapter_id, "target_words": 100, "overwrite": overwrite},
+        )
         assert r.status_code == 202, r.text
         task_id = r.json()["id"]
         await api.wait_task(task_id)

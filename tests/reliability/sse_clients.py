@@ -108,8 +108,12 @@ class SseSocket:
 
     async def get(self, path: str, token: str, last_event_id: int | None = None) -> None:
         """Send the request; a stream is the connection's one response, so it is never reused."""
-        lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Bearer {token}",
-                 "Accept: text/event-stream"]
+        lines = [
+            f"GET {path} HTTP/1.1",
+            "Host: 127.0.0.1",
+            f"Authorization: Bearer {token}",
+            "Accept: text/event-stream",
+        ]
         if last_event_id is not None:
             lines.append(f"Last-Event-ID: {last_event_id}")
         await self._loop.sock_sendall(self.sock, ("\r\n".join(lines) + "\r\n\r\n").encode())

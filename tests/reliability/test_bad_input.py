@@ -56,21 +56,42 @@ MIB = 1024 * 1024
 ROUTES: dict[str, frozenset[str]] = {
     path: frozenset(methods.split())
     for path, methods in {
-        "/api/auth/register": "POST", "/api/auth/login": "POST", "/api/auth/logout": "POST", "/api/auth/me": "GET",
-        "/api/novels": "GET POST", "/api/novels/{novel_id}": "GET PATCH DELETE", "/api/novels/{novel_id}/tasks": "GET",
+        "/api/auth/register": "POST",
+        "/api/auth/login": "POST",
+        "/api/auth/logout": "POST",
+        "/api/auth/me": "GET",
+        "/api/novels": "GET POST",
+        "/api/novels/{novel_id}": "GET PATCH DELETE",
+        "/api/novels/{novel_id}/tasks": "GET",
         "/api/novels/{novel_id}/chapters/{chapter_id}": "GET",
         "/api/novels/{novel_id}/chapters/{chapter_id}/revisions": "GET",
-        "/api/ai/generate-outline": "POST", "/api/ai/generate-characters": "POST",
-        "/api/ai/generate-world-settings": "POST", "/api/ai/generate-timeline-events": "POST",
-        "/api/ai/generate-foreshadowings": "POST", "/api/ai/write-chapter-content": "POST",
-        "/api/tasks": "GET", "/api/tasks/active": "GET", "/api/tasks/{task_id}": "GET",
-        "/api/tasks/{task_id}/output": "GET", "/api/tasks/{task_id}/events": "GET",
-        "/api/tasks/{task_id}/cancel": "POST", "/api/tasks/{task_id}/retry": "POST", "/api/events": "GET",
+        "/api/ai/generate-outline": "POST",
+        "/api/ai/generate-characters": "POST",
+        "/api/ai/generate-world-settings": "POST",
+        "/api/ai/generate-timeline-events": "POST",
+        "/api/ai/generate-foreshadowings": "POST",
+        "/api/ai/write-chapter-content": "POST",
+        "/api/tasks": "GET",
+        "/api/tasks/active": "GET",
+        "/api/tasks/{task_id}": "GET",
+        "/api/tasks/{task_id}/output": "GET",
+        "/api/tasks/{task_id}/events": "GET",
+        "/api/tasks/{task_id}/cancel": "POST",
+        "/api/tasks/{task_id}/retry": "POST",
+        "/api/events": "GET",
     }.items()
 }
 PUBLIC = frozenset({"/api/auth/register", "/api/auth/login", "/api/auth/logout"})
-UNKNOWN_PATHS = ("/api", "/api/", "/api/nope", "/api/novels/{novel_id}/chapters", "/api/novels/{novel_id}/volumes",
-                 "/api/tasks/{task_id}/events/1", "/api/ai/generate-everything", "/api/%00")
+UNKNOWN_PATHS = (
+    "/api",
+    "/api/",
+    "/api/nope",
+    "/api/novels/{novel_id}/chapters",
+    "/api/novels/{novel_id}/volumes",
+    "/api/tasks/{task_id}/events/1",
+    "/api/ai/generate-everything",
+    "/api/%00",
+)
 
 
 @dataclass(frozen=True)
@@ -213,39 +234,90 @@ def body_routes(w: World) -> list[BodyRoute]:
     novel_members = (Text("title", 1, 200), Text("genre", 0, 100), Text("synopsis", 0, 20_000), Language())
 
     def generate_list(kind: str, count_high: int) -> BodyRoute:
-        return BodyRoute("POST", f"/api/ai/generate-{kind}", {"novel_id": novel, "count": 2},
-                         (novel_id, Int("count", 1, count_high), instructions), ("novel_id",))
+        return BodyRoute(
+            "POST",
+            f"/api/ai/generate-{kind}",
+            {"novel_id": novel, "count": 2},
+            (novel_id, Int("count", 1, count_high), instructions),
+            ("novel_id",),
+        )
 
     return [
-        BodyRoute("POST", "/api/auth/register", {"username": "newcomer", "password": "correct horse"},
-                  (Username("username", 3, 64), Text("password", 8, 256)), ("username", "password"), bearer=False),
-        BodyRoute("POST", "/api/auth/login", {"username": "author", "password": "correct horse battery"},
-                  (Text("username", 0, 256), Text("password", 0, 256)), ("username", "password"), bearer=False),
-        BodyRoute("POST", "/api/novels", {"title": "New", "genre": "", "synopsis": "", "language": "en"},
-                  novel_members, ("title",)),
+        BodyRoute(
+            "POST",
+            "/api/auth/register",
+            {"username": "newcomer", "password": "correct horse"},
+            (Username("username", 3, 64), Text("password", 8, 256)),
+            ("username", "password"),
+            bearer=False,
+        ),
+        BodyRoute(
+            "POST",
+            "/api/auth/login",
+            {"username": "author", "password": "correct horse battery"},
+            (Text("username", 0, 256), Text("password", 0, 256)),
+            ("username", "password"),
+            bearer=False,
+        ),
+        BodyRoute(
+            "POST",
+            "/api/novels",
+            {"title": "New", "genre": "", "synopsis": "", "language": "en"},
+            novel_members,
+            ("title",),
+        ),
         BodyRoute("PATCH", fill("/api/novels/{novel_id}", w.mine), {"title": "Renamed"}, novel_members, ()),
-        BodyRoute("POST", "/api/ai/generate-outline", {"novel_id": novel, "volumes": 1, "chapters_per_volume": 1},
-                  (novel_id, Int("volumes", 1, 20), Int("chapters_per_volume", 1, 100), instructions),
-                  ("novel_id",)),
+        BodyRoute(
+            "POST",
+            "/api/ai/generate-outline",
+            {"novel_id": novel, "volumes": 1, "chapters_per_volume": 1},
+            (novel_id, Int("volumes", 1, 20), Int("chapters_per_volume", 1, 100), instructions),
+            ("novel_id",),
+        ),
         generate_list("characters", 50),
         generate_list("world-settings", 50),
         generate_list("timeline-events", 100),
         generate_list("foreshadowings", 50),
-        BodyRoute("POST", "/api/ai/write-chapter-content",
-                  {"novel_id": novel, "chapter_id": chapter, "target_words": 100, "overwrite": True},
-                  (novel_id, Id("chapter_id", w.theirs.chapter_id), Int("target_words", 100, 20_000),
-                   Bool("overwrite"), instructions),
-                  ("novel_id", "chapter_id")),
+        BodyRoute(
+            "POST",
+            "/api/ai/write-chapter-content",
+            {"novel_id": novel, "chapter_id": chapter, "target_words": 100, "overwrite": True},
+            (
+                novel_id,
+                Id("chapter_id", w.theirs.chapter_id),
+                Int("target_words", 100, 20_000),
+                Bool("overwrite"),
+                instructions,
+            ),
+            ("novel_id", "chapter_id"),
+        ),
     ]
 
 
 #: Bodies that are not JSON, or not a JSON object (API.md: 400).
 NOT_A_JSON_OBJECT = (
-    b"", b" ", b"{", b"nul", b"{'title': 'x'}", b'{"title": "x",}', b'{"title": NaN}', b'{"title": Infinity}',
-    b"\xff\xfe{}", b'{"title": "\xff"}', b'{"title": "\\ud800"}', b"[]", b'[{"title": "x"}]', b'"title"', b"1",
-    b"null", b"true", b"title=x", b"[" * 2000 + b"]" * 2000,
+    b"",
+    b" ",
+    b"{",
+    b"nul",
+    b"{'title': 'x'}",
+    b'{"title": "x",}',
+    b'{"title": NaN}',
+    b'{"title": Infinity}',
+    b"\xff\xfe{}",
+    b'{"title": "\xff"}',
+    b'{"title": "\\ud800"}',
+    b"[]",
+    b'[{"title": "x"}]',
+    b'"title"',
+    b"1",
+    b"null",
+    b"true",
+    b"title=x",
+    b"[" * 2000 + b"]" * 2000,
     # Valid JSON, but past what a double holds: refused as JSON (RFC 8259 section 9 allows the limit).
-    b'{"count": 1e400}', b'{"count": ' + b"9" * 10_000 + b"}",
+    b'{"count": 1e400}',
+    b'{"count": ' + b"9" * 10_000 + b"}",
 )
 
 
@@ -263,20 +335,30 @@ def body_probes(route: BodyRoute) -> Iterator[Probe]:
     yield probe("an array of the valid body", "invalid_json", json=[route.valid])
     if route.path.startswith("/api/ai/"):
         for key in ("", "k" * 201, LONG_ASCII):
-            yield probe(f"Idempotency-Key of {len(key)} characters", "validation_error", json=route.valid,
-                        headers={"Idempotency-Key": key})
+            yield probe(
+                f"Idempotency-Key of {len(key)} characters",
+                "validation_error",
+                json=route.valid,
+                headers={"Idempotency-Key": key},
+            )
 
 
 def id_probes(w: World) -> Iterator[Probe]:
     """Every route with an id in its path, with ids that cannot be the user's in each place."""
-    bad_ids = {"novel_id": (*BAD_IDS, w.theirs.novel_id), "chapter_id": (*BAD_IDS, w.theirs.chapter_id),
-               "task_id": (*BAD_TASK_IDS, w.mine.task_id.upper(), w.theirs.task_id)}
+    bad_ids = {
+        "novel_id": (*BAD_IDS, w.theirs.novel_id),
+        "chapter_id": (*BAD_IDS, w.theirs.chapter_id),
+        "task_id": (*BAD_TASK_IDS, w.mine.task_id.upper(), w.theirs.task_id),
+    }
     for template, methods in ROUTES.items():
         names = [name for name in bad_ids if "{" + name + "}" in template]
         if not names:
             continue
-        paths = [(f"{name} {short(value)}", fill(template, w.mine, **{name: value}))
-                 for name in names for value in bad_ids[name]]
+        paths = [
+            (f"{name} {short(value)}", fill(template, w.mine, **{name: value}))
+            for name in names
+            for value in bad_ids[name]
+        ]
         paths.append(("another user's ids", fill(template, w.theirs)))
         for what, path in paths:
             for method in sorted(methods):
@@ -292,8 +374,20 @@ BAD_QUERIES: dict[str, tuple[str, ...]] = {
     "status": ("done", "", "PENDING", "pending ", "ｐending", LONG_ASCII),
     "task_type": ("nope", "", "GENERATE_OUTLINE", "generate-outline", LONG_ASCII),
     "limit": ("0", "101", "-1", "abc", "1.5", "", "9" * 25, "9" * 10_000),
-    "cursor": ("bad", "", "%%%", "é", "\x00", LONG_ASCII, b64("t0"), b64("t-1"), b64("x1"), b64("t" + "9" * 30),
-               b64("t1.5"), b64("t１")),
+    "cursor": (
+        "bad",
+        "",
+        "%%%",
+        "é",
+        "\x00",
+        LONG_ASCII,
+        b64("t0"),
+        b64("t-1"),
+        b64("x1"),
+        b64("t" + "9" * 30),
+        b64("t1.5"),
+        b64("t１"),
+    ),
 }
 
 
@@ -326,12 +420,21 @@ def auth_probes(w: World) -> Iterator[Probe]:
             # The body is wrong too: credentials are checked before the body (API.md).
             body = {"title": None} if method in ("POST", "PATCH") else NO_BODY
             for what, headers in credentials.items():
-                yield Probe(what, method, fill(template, w.mine), "unauthorized", json=body, headers=headers,
-                            bearer=False)
-    for what, username, password in (("wrong password", "author", "not the password"),
-                                     ("unknown user", "nobody", "correct horse battery")):
-        yield Probe(what, "POST", "/api/auth/login", "unauthorized", json={"username": username, "password": password},
-                    bearer=False)
+                yield Probe(
+                    what, method, fill(template, w.mine), "unauthorized", json=body, headers=headers, bearer=False
+                )
+    for what, username, password in (
+        ("wrong password", "author", "not the password"),
+        ("unknown user", "nobody", "correct horse battery"),
+    ):
+        yield Probe(
+            what,
+            "POST",
+            "/api/auth/login",
+            "unauthorized",
+            json={"username": username, "password": password},
+            bearer=False,
+        )
 
 
 def route_probes(w: World) -> Iterator[Probe]:
@@ -347,21 +450,37 @@ def csrf_probes(w: World, session: str, csrf: str) -> Iterator[Probe]:
     """The session cookie alone on a POST, PATCH or DELETE, without the matching X-CSRF-Token: 403."""
     cookie = f"nw_session={session}; nw_csrf={csrf}"
     novel = fill("/api/novels/{novel_id}", w.mine)
-    unsafe = (("POST", "/api/novels", {"title": "New"}), ("PATCH", novel, {"title": "Renamed"}),
-              ("DELETE", novel, NO_BODY), ("POST", "/api/ai/generate-characters", {"novel_id": int(w.mine.novel_id)}),
-              ("POST", fill("/api/tasks/{task_id}/retry", w.mine), NO_BODY))
+    unsafe = (
+        ("POST", "/api/novels", {"title": "New"}),
+        ("PATCH", novel, {"title": "Renamed"}),
+        ("DELETE", novel, NO_BODY),
+        ("POST", "/api/ai/generate-characters", {"novel_id": int(w.mine.novel_id)}),
+        ("POST", fill("/api/tasks/{task_id}/retry", w.mine), NO_BODY),
+    )
     for method, path, body in unsafe:
         for what, token in (("no", None), ("a wrong", "wrong"), ("an empty", ""), ("a long", LONG_ASCII)):
             headers: dict[str, str | bytes] = {"Cookie": cookie}
             if token is not None:
                 headers["X-CSRF-Token"] = token
-            yield Probe(f"session cookie with {what} CSRF header", method, path, "csrf_failed", json=body,
-                        headers=headers, bearer=False)
+            yield Probe(
+                f"session cookie with {what} CSRF header",
+                method,
+                path,
+                "csrf_failed",
+                json=body,
+                headers=headers,
+                bearer=False,
+            )
 
 
 def table(w: World) -> list[Probe]:
-    return [*(probe for route in body_routes(w) for probe in body_probes(route)), *id_probes(w), *query_probes(w),
-            *auth_probes(w), *route_probes(w)]
+    return [
+        *(probe for route in body_routes(w) for probe in body_probes(route)),
+        *id_probes(w),
+        *query_probes(w),
+        *auth_probes(w),
+        *route_probes(w),
+    ]
 
 
 # --- Sending it -------------------------------------------------------------------------------
@@ -434,7 +553,8 @@ async def assert_answered_and_nothing_changes(w: World, probes: list[Probe]) -> 
     failures = await run(w, probes)
     after = await stored_rows(w.database_url)
     assert not failures, f"{len(failures)} of {len(probes)} requests not answered as API.md says:\n" + "\n".join(
-        failures[:60])
+        failures[:60]
+    )
     assert [name for name in before if before[name] != after[name]] == [], "malformed requests changed these tables"
 
 
@@ -446,8 +566,12 @@ async def test_the_table_has_every_route(world: World) -> None:
         document = (await client.get("/openapi.json")).json()
     documented = {path: frozenset(m.upper() for m in ops) for path, ops in document["paths"].items()}
     assert documented == ROUTES
-    with_body = {(m.upper(), fill(path, world.mine)) for path, ops in document["paths"].items()
-                 for m, op in ops.items() if "requestBody" in op}
+    with_body = {
+        (m.upper(), fill(path, world.mine))
+        for path, ops in document["paths"].items()
+        for m, op in ops.items()
+        if "requestBody" in op
+    }
     assert {(r.method, r.path) for r in body_routes(world)} == with_body
 
 
@@ -503,8 +627,10 @@ async def test_last_event_ids_that_are_no_event_ids(world: World) -> None:
     failures = []
     async with httpx.AsyncClient(base_url=world.url, headers=world.auth, timeout=30) as client:
         for value, expected in cases:
-            for how, request in (("header", {"headers": {"Last-Event-ID": value.encode()}}),
-                                 ("query", {"params": {"last_event_id": value}})):
+            for how, request in (
+                ("header", {"headers": {"Last-Event-ID": value.encode()}}),
+                ("query", {"params": {"last_event_id": value}}),
+            ):
                 got = await read_seqs(client, path, **request)
                 if got != (200, expected):
                     failures.append(f"{how} {short(value)}: {got}, expected {(200, expected)}")

@@ -49,8 +49,24 @@ DOCUMENT = served_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 #: Last-Event-ID values: seqs, past-the-end, and what is not a non-negative integer.
-LAST_EVENT_IDS = ("1", "2", "0", "-1", "", "abc", "1.5", "+1", "0x10", "١", "é", "1e3", "9" * 25, str(2**31),
-                  str(2**63), "-" + "9" * 20)
+LAST_EVENT_IDS = (
+    "1",
+    "2",
+    "0",
+    "-1",
+    "",
+    "abc",
+    "1.5",
+    "+1",
+    "0x10",
+    "١",
+    "é",
+    "1e3",
+    "9" * 25,
+    str(2**31),
+    str(2**63),
+    "-" + "9" * 20,
+)
 #: Whose ids go in the path: schemathesis' own strings, the user's, or another user's.
 WHOSE = ("generated", "mine", "theirs")
 NOVEL_PATH = "/api/novels/{novel_id}"

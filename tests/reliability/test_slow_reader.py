@@ -115,8 +115,9 @@ async def completed_events(api: Api) -> float:
     return await metric(api, "novawrite_events_published_total", kind="completed")
 
 
-async def stall(api: Api, server: ServerProcess, seconds: float, task_ids: list[str],
-                completed_before: float) -> list[int]:
+async def stall(
+    api: Api, server: ServerProcess, seconds: float, task_ids: list[str], completed_before: float
+) -> list[int]:
     """Read nothing for ``seconds`` and until every task's terminal event is published; RSS samples."""
     samples: list[int] = []
     started = time.monotonic()
@@ -212,8 +213,10 @@ async def test_slow_reader_neither_slows_its_chapter_nor_grows_memory_and_resume
 
         # The stall was real: part of the stream waited in the server process, beyond both kernel buffers.
         held = wire_size(full.events) - read_before_waking - receive_queue - send_queue
-        print(f"at the stall's end: {send_queue} B in the server's send queue, {receive_queue} B unread by the "
-              f"client, {held} B held by the server process")
+        print(
+            f"at the stall's end: {send_queue} B in the server's send queue, {receive_queue} B unread by the "
+            f"client, {held} B held by the server process"
+        )
         assert held >= BACKLOG_FLOOR, (held, send_queue, receive_queue)
 
         check_memory(rss_at_stall, samples)
@@ -266,6 +269,8 @@ async def test_a_stalled_user_stream_is_ended_quietly_after_the_send_timeout(ser
         for task_id in task_ids:
             log = await api.task_events(task_id)
             assert_complete_log(log.events, task_id)
-            assert (await api.get(f"/api/tasks/{task_id}/output")).json() == {"text": chunk_text(log.events),
-                                                                            "complete": True}
+            assert (await api.get(f"/api/tasks/{task_id}/output")).json() == {
+                "text": chunk_text(log.events),
+                "complete": True,
+            }
     check_no_errors(server)

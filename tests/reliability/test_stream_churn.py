@@ -208,8 +208,7 @@ async def keep_writing(user: User, stop: asyncio.Event) -> int:
     written = 0
     while not stop.is_set():
         chapter_id = user.chapter_ids[written % len(user.chapter_ids)]
-        body = {"novel_id": user.novel_id, "chapter_id": chapter_id, "target_words": CHAPTER_WORDS,
-                "overwrite": True}
+        body = {"novel_id": user.novel_id, "chapter_id": chapter_id, "target_words": CHAPTER_WORDS, "overwrite": True}
         r = await user.api.post("/api/ai/write-chapter-content", json=body)
         assert r.status_code == 202, r.text
         user.latest_task = r.json()["id"]
@@ -219,8 +218,9 @@ async def keep_writing(user: User, stop: asyncio.Event) -> int:
     return written
 
 
-async def churn_with_workload(server: ServerProcess, users: list[User], seconds: float, rng: random.Random,
-                              probe: Api) -> tuple[Tally, int, int]:
+async def churn_with_workload(
+    server: ServerProcess, users: list[User], seconds: float, rng: random.Random, probe: Api
+) -> tuple[Tally, int, int]:
     """Churn while every user writes; then wait until the server is quiet. (tally, chapters, peak subscribers)"""
     tally = Tally()
     stop = asyncio.Event()
@@ -249,10 +249,12 @@ async def churn_with_workload(server: ServerProcess, users: list[User], seconds:
 
 
 def report(name: str, tally: Tally, written: int, peak: int, seconds: float) -> None:
-    print(f"{name}: {CLIENTS} clients, {seconds:.0f} s: {tally.connections} connections "
-          f"({tally.connections / seconds:.0f}/s), {tally.answered} answered, events {dict(tally.events)}, "
-          f"closes {dict(tally.closes)}, errors {dict(tally.errors)}, {written} chapters written, "
-          f"peak {peak} subscribers")
+    print(
+        f"{name}: {CLIENTS} clients, {seconds:.0f} s: {tally.connections} connections "
+        f"({tally.connections / seconds:.0f}/s), {tally.answered} answered, events {dict(tally.events)}, "
+        f"closes {dict(tally.closes)}, errors {dict(tally.errors)}, {written} chapters written, "
+        f"peak {peak} subscribers"
+    )
 
 
 def patient_api(server: ServerProcess) -> Api:
@@ -283,8 +285,10 @@ async def test_churning_clients_leave_no_subscriber_and_no_memory_behind(servers
         tally, written, peak = await churn_with_workload(server, users, CHURN_SECONDS, rng, probe)
         report("churn", tally, written, peak, CHURN_SECONDS)
         after = rss_bytes(server.pid)
-        print(f"RSS: {baseline / 2**20:.1f} MiB after the warm-up, {after / 2**20:.1f} MiB after the churn "
-              f"({(after - baseline) / baseline:+.1%})")
+        print(
+            f"RSS: {baseline / 2**20:.1f} MiB after the warm-up, {after / 2**20:.1f} MiB after the churn "
+            f"({(after - baseline) / baseline:+.1%})"
+        )
     finally:
         for api in (probe, *(user.api for user in users)):
             await api.aclose()

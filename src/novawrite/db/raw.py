@@ -57,7 +57,7 @@ class Tx(Protocol):
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any | None: ...
+    async def fetchrow(self, sql: str, *args: Any) -> Any: ...
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; the number of rows it changed."""
@@ -95,9 +95,7 @@ def _qmark(sql: str) -> str:
 
 
 def _sqlite_args(args: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(
-        a.astimezone(UTC).strftime(SQLITE_TIME_FORMAT) if isinstance(a, datetime) else a for a in args
-    )
+    return tuple(a.astimezone(UTC).strftime(SQLITE_TIME_FORMAT) if isinstance(a, datetime) else a for a in args)
 
 
 class SqliteTx:
@@ -110,7 +108,7 @@ class SqliteTx:
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         return self._conn.execute(_qmark(sql), _sqlite_args(args)).fetchall()
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any | None:
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
         return self._conn.execute(_qmark(sql), _sqlite_args(args)).fetchone()
 
     async def execute(self, sql: str, *args: Any) -> int:
@@ -131,7 +129,9 @@ def _sqlite_connect(path: str, busy_ms: int) -> sqlite3.Connection:
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(
+        exc
+    )
 
 
 class SqliteRaw:
@@ -208,9 +208,10 @@ class PgTx:
         self._conn = conn
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        return await self._conn.fetch(sql, *args)
+        rows: list[Any] = await self._conn.fetch(sql, *args)
+        return rows
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any | None:
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
         return await self._conn.fetchrow(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> int:
@@ -290,7 +291,7 @@ class SqlaTx:
         result = await self._conn.exec_driver_sql(*self._statement(sql, args))
         return [_Row(row) for row in result]
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any | None:
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
 

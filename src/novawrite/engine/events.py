@@ -48,9 +48,7 @@ class TaskEvent:
         return self.kind in TERMINAL_KINDS
 
 
-def event_data(
-    task_id: str, seq: int, status: str, progress: int, message: str, **extra: Any
-) -> str:
+def event_data(task_id: str, seq: int, status: str, progress: int, message: str, **extra: Any) -> str:
     payload = {"task_id": task_id, "seq": seq, "status": status, "progress": progress, "message": message, **extra}
     return orjson.dumps(payload).decode()
 

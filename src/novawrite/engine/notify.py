@@ -57,7 +57,7 @@ class PgListener:
                 delay = min(delay * 2, 10)
                 continue
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _: lost.set())
+            conn.add_termination_listener(lambda _, lost=lost: lost.set())
             try:
                 await conn.add_listener(CHANNEL, self._on_notify)
                 delay = 0.5

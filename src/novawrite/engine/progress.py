@@ -86,7 +86,8 @@ class TaskProgress:
 
     async def _flush_later(self) -> None:
         # A write in flight moves last_write on: wait again until flush_seconds after it.
-        while (wait := self.last_write + self._flush_seconds - time.monotonic()) > 0:
+        # The deadline moves with every write: there is no event to wait on.
+        while (wait := self.last_write + self._flush_seconds - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
         self._timer = None
         try:

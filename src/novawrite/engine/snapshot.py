@@ -42,8 +42,13 @@ class NovelGone(Exception):
 
 def _chapter_view(c: Any) -> ChapterView:
     return ChapterView(
-        id=c["id"], number=c["number"], title=c["title"], summary=c["summary"], word_count=c["word_count"],
-        content_summary=c["content_summary"], has_content=c["word_count"] > 0,
+        id=c["id"],
+        number=c["number"],
+        title=c["title"],
+        summary=c["summary"],
+        word_count=c["word_count"],
+        content_summary=c["content_summary"],
+        has_content=c["word_count"] > 0,
     )
 
 
@@ -62,7 +67,9 @@ async def load_novel_view(db: Database, novel_id: int, chapter_id: int | None = 
         timeline = await tx.fetch(TIMELINE, novel_id)
         fores = await tx.fetch(FORESHADOWINGS, novel_id)
         volume_views = tuple(
-            VolumeView(v["number"], v["title"], v["summary"], tuple(_chapter_view(c) for c in chapters_by_volume[v["id"]]))
+            VolumeView(
+                v["number"], v["title"], v["summary"], tuple(_chapter_view(c) for c in chapters_by_volume[v["id"]])
+            )
             for v in volumes
         )
         target = None
@@ -84,8 +91,13 @@ async def load_novel_view(db: Database, novel_id: int, chapter_id: int | None = 
                 existing_content=(row[0] if row is not None else "") or "",
             )
     return NovelView(
-        id=novel["id"], title=novel["title"], genre=novel["genre"], synopsis=novel["synopsis"],
-        language=novel["language"], outline=novel["outline"], volumes=volume_views,
+        id=novel["id"],
+        title=novel["title"],
+        genre=novel["genre"],
+        synopsis=novel["synopsis"],
+        language=novel["language"],
+        outline=novel["outline"],
+        volumes=volume_views,
         characters=tuple(CharacterView(*c) for c in characters),
         world_settings=tuple(WorldSettingView(*w) for w in worlds),
         timeline_events=tuple(TimelineEventView(*t) for t in timeline),

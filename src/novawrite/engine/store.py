@@ -18,10 +18,10 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from novawrite.db.engine import Database
@@ -30,7 +30,7 @@ from novawrite.db.models import TaskEvent as TaskEventRow
 from novawrite.db.raw import SqlaTx, Tx, json_text, json_value, time_value
 from novawrite.engine.events import EventKind, TaskEvent, event_data
 
-T = Task.__table__
+T = cast(Table, Task.__table__)
 E = TaskEventRow.__table__
 
 TASK_COLUMNS = (
@@ -266,8 +266,19 @@ class TaskStore:
         data = event_data(task_id, 1, TaskStatus.PENDING, 0, message, attempt=attempt)
         event = TaskEvent.of(task_id, user_id, 1, EventKind.STATUS, data)
         args = (
-            task_id, user_id, novel_id, task_type, scope, message, json_text(params), attempt, retry_of, False,
-            idempotency_key, request_hash, now,
+            task_id,
+            user_id,
+            novel_id,
+            task_type,
+            scope,
+            message,
+            json_text(params),
+            attempt,
+            retry_of,
+            False,
+            idempotency_key,
+            request_hash,
+            now,
         )
         async with self.db.raw_write(single_statement=True) as tx:
             await self._write_with_event(tx, INSERT_TASK, args, event, now)
@@ -275,11 +286,11 @@ class TaskStore:
 
     # --- reads -------------------------------------------------------------------------
 
-    async def row(self, task_id: str) -> Row[Any] | None:
+    async def row(self, task_id: str) -> Row[*tuple[Any, ...]] | None:
         async with self.db.read() as conn:
             return (await conn.execute(select(*TASK_COLUMNS, T.c.output, T.c.seq).where(T.c.id == task_id))).first()
 
-    async def view_row(self, task_id: str) -> Row[Any] | None:
+    async def view_row(self, task_id: str) -> Row[*tuple[Any, ...]] | None:
         """Just the columns of the API's Task object (no output text)."""
         async with self.db.read() as conn:
             return (await conn.execute(select(*TASK_COLUMNS).where(T.c.id == task_id))).first()
@@ -314,7 +325,9 @@ class TaskStore:
     async def counts(self) -> list[tuple[str, str, int]]:
         """(status, task_type, number of tasks) over the whole table, for the metrics."""
         async with self.db.read() as conn:
-            rows = await conn.execute(select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type))
+            rows = await conn.execute(
+                select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type)
+            )
             return [(r[0], r[1], r[2]) for r in rows]
 
     async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[tuple[Claimed, TaskEvent]]:
@@ -331,11 +344,21 @@ class TaskStore:
                     earlier = await tx.fetchrow(CHECKPOINT_OF, row["retry_of"])
                     checkpoint = json_value(earlier[0]) if earlier is not None else None
                 task_id, user_id, seq = row["id"], row["user_id"], row["seq"]
-                data = event_data(task_id, seq, TaskStatus.RUNNING, row["progress"], row["message"], attempt=row["attempt"])
+                data = event_data(
+                    task_id, seq, TaskStatus.RUNNING, row["progress"], row["message"], attempt=row["attempt"]
+                )
                 claimed = Claimed(
-                    pk=row["pk"], id=task_id, user_id=user_id, novel_id=row["novel_id"], task_type=row["task_type"],
-                    params=dict(json_value(row["params"]) or {}), attempt=row["attempt"], seq=seq,
-                    output=row["output"] or "", checkpoint=checkpoint, retry_of=row["retry_of"],
+                    pk=row["pk"],
+                    id=task_id,
+                    user_id=user_id,
+                    novel_id=row["novel_id"],
+                    task_type=row["task_type"],
+                    params=dict(json_value(row["params"]) or {}),
+                    attempt=row["attempt"],
+                    seq=seq,
+                    output=row["output"] or "",
+                    checkpoint=checkpoint,
+                    retry_of=row["retry_of"],
                     started_at=time_value(row["started_at"]),  # type: ignore[arg-type]
                 )
                 out.append((claimed, TaskEvent.of(task_id, user_id, seq, EventKind.STATUS, data)))
@@ -456,14 +479,13 @@ class TaskStore:
                 conn, T.c.pk == task.pk, T.c.owner == owner, max_attempts=max_attempts, message=message
             )
 
-    async def _requeue(
-        self, conn: AsyncConnection, *where: Any, max_attempts: int, message: str
-    ) -> TaskEvent | None:
+    async def _requeue(self, conn: AsyncConnection, *where: Any, max_attempts: int, message: str) -> TaskEvent | None:
         now = utcnow()
         row = (
             await conn.execute(
-                select(T.c.pk, T.c.id, T.c.user_id, T.c.seq, T.c.attempt, T.c.progress)
-                .where(T.c.status == TaskStatus.RUNNING, *where)
+                select(T.c.pk, T.c.id, T.c.user_id, T.c.seq, T.c.attempt, T.c.progress).where(
+                    T.c.status == TaskStatus.RUNNING, *where
+                )
             )
         ).first()
         if row is None:
@@ -500,10 +522,10 @@ class TaskStore:
         now = utcnow()
         async with self.db.read() as conn:
             pks = (
-                await conn.execute(
-                    select(T.c.pk).where(T.c.status == TaskStatus.RUNNING, T.c.lease_expires_at < now)
-                )
-            ).scalars().all()
+                (await conn.execute(select(T.c.pk).where(T.c.status == TaskStatus.RUNNING, T.c.lease_expires_at < now)))
+                .scalars()
+                .all()
+            )
         events = []
         for pk in pks:
             async with self.db.write() as conn:
@@ -528,7 +550,7 @@ class TaskStore:
 
     # --- requests from the API ---------------------------------------------------------
 
-    async def request_cancel(self, user_id: int, task_id: str) -> tuple[Row[Any] | None, TaskEvent | None]:
+    async def request_cancel(self, user_id: int, task_id: str) -> tuple[Row[*tuple[Any, ...]] | None, TaskEvent | None]:
         """Cancel: a pending task at once (returns its event), a running one by flag."""
         now = utcnow()
         async with self.db.write() as conn:

@@ -337,9 +337,7 @@ class Supervisor:
         async def apply(session: Any) -> None:
             await kind.apply(session, claimed.novel_id, params, result)
 
-        event = await self.store.complete(
-            claimed, self.owner, message, result.model_dump(mode="json"), usage, apply
-        )
+        event = await self.store.complete(claimed, self.owner, message, result.model_dump(mode="json"), usage, apply)
         self.completed += 1
         self._published(event, claimed)
 

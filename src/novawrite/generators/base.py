@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from novawrite.providers.base import Completion, Prompt, Provider, ProviderError, Usage
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 class InvalidModelOutput(Exception):
@@ -150,7 +151,7 @@ class RetryPolicy:
         if error.retry_after is not None:
             return min(max(error.retry_after, 0.0), self.retry_after_cap)
         backoff = min(self.base * (2 ** (retry - 1)), self.cap)
-        return backoff * random.uniform(0.8, 1.2)
+        return float(backoff * random.uniform(0.8, 1.2))
 
 
 @dataclass
@@ -190,9 +191,7 @@ def _retry_message(ctx: GenerationContext, error: ProviderError, delay: float) -
     return f"{reason}; retrying in {seconds} s"
 
 
-async def retry_transient(
-    ctx: GenerationContext, call: Callable[[], Awaitable[M]], *, percent: int | None = None
-) -> M:
+async def retry_transient(ctx: GenerationContext, call: Callable[[], Awaitable[R]], *, percent: int | None = None) -> R:
     """Run ``call``, retrying transient provider errors by ``ctx.retry``.
 
     Fatal errors and the last transient one propagate as ``ProviderError``.

@@ -72,11 +72,15 @@ def build_chapter_prompt(novel: NovelView, params: ChapterParams, text_so_far: s
     user = join_blocks(ctx.text, _task(novel, params), instructions_block(lang, params.instructions))
     if text_so_far:
         tail = fit_tokens(text_so_far, _CONTINUE_TOKENS, keep="end")
-        user += "\n\n" + pick(
-            lang,
-            "本章已写出的部分到此中断，请从断开处原样接着写，不要重复已写内容：\n",
-            "The chapter so far was cut off here; continue exactly where it stops, without repeating it:\n",
-        ) + tail
+        user += (
+            "\n\n"
+            + pick(
+                lang,
+                "本章已写出的部分到此中断，请从断开处原样接着写，不要重复已写内容：\n",
+                "The chapter so far was cut off here; continue exactly where it stops, without repeating it:\n",
+            )
+            + tail
+        )
     target = novel.target
     context = {
         **novel.as_context(),
@@ -138,7 +142,11 @@ async def generate(ctx: GenerationContext) -> ChapterResult:
             shown = percent
             await ctx.progress.update(
                 percent,
-                pick(lang, f"正在写第 {number} 章：约 {words}/{target} 字", f"Writing chapter {number}: about {words} of {target} words"),
+                pick(
+                    lang,
+                    f"正在写第 {number} 章：约 {words}/{target} 字",
+                    f"Writing chapter {number}: about {words} of {target} words",
+                ),
             )
 
     await ctx.progress.update(1, pick(lang, f"正在写第 {number} 章", f"Writing chapter {number}"))
@@ -149,7 +157,9 @@ async def generate(ctx: GenerationContext) -> ChapterResult:
     if not text.strip():
         raise InvalidModelOutput("The model wrote no text for the chapter")
     final = count_words(text)
-    await ctx.progress.update(max(shown, 99), pick(lang, f"第 {number} 章已写完，共 {final} 字", f"Chapter {number} written: {final} words"))
+    await ctx.progress.update(
+        max(shown, 99), pick(lang, f"第 {number} 章已写完，共 {final} 字", f"Chapter {number} written: {final} words")
+    )
     return ChapterResult(content=text, word_count=final, summary=summarize(novel, text))
 
 
@@ -159,7 +169,9 @@ async def apply(session: AsyncSession, novel_id: int, params: ChapterParams, res
         raise LookupError(f"chapter {params.chapter_id} is gone")
     if chapter.content:
         # The text it replaces stays readable under /revisions.
-        session.add(ChapterRevision(chapter_id=chapter.id, content=chapter.content, word_count=count_words(chapter.content)))
+        session.add(
+            ChapterRevision(chapter_id=chapter.id, content=chapter.content, word_count=count_words(chapter.content))
+        )
     chapter.content = result.content
     chapter.word_count = count_words(result.content)
     chapter.content_summary = result.summary

@@ -115,31 +115,66 @@ def chapter_context(novel: NovelView) -> ChapterContext:
     if novel.outline:
         add(pick(lang, "【总纲】", "[Overall outline]"), novel.outline, _OUTLINE)
     if volume is not None:
-        add(pick(lang, "【本卷】", "[This volume]"), _entry(lang, volume.number, volume.title, volume.summary, "卷", "Volume"), _VOLUME)
+        add(
+            pick(lang, "【本卷】", "[This volume]"),
+            _entry(lang, volume.number, volume.title, volume.summary, "卷", "Volume"),
+            _VOLUME,
+        )
     anchor = len(sections)  # earlier chapters' summaries go before this chapter's own material
-    add(pick(lang, "【本章大纲】", "[This chapter's outline]"), _entry(lang, number, chapter.title, chapter.summary, "章", "Chapter"), _THIS_CHAPTER)
+    add(
+        pick(lang, "【本章大纲】", "[This chapter's outline]"),
+        _entry(lang, number, chapter.title, chapter.summary, "章", "Chapter"),
+        _THIS_CHAPTER,
+    )
     if following is not None:
-        add(pick(lang, "【下一章大纲】", "[Next chapter's outline]"), _entry(lang, following.number, following.title, following.summary, "章", "Chapter"), _NEXT_CHAPTER)
+        add(
+            pick(lang, "【下一章大纲】", "[Next chapter's outline]"),
+            _entry(lang, following.number, following.title, following.summary, "章", "Chapter"),
+            _NEXT_CHAPTER,
+        )
     if target.previous_ending.strip():
-        add(pick(lang, "【上一章结尾】", "[How the previous chapter ends]"), target.previous_ending, _ENDING, keep="end")
+        add(
+            pick(lang, "【上一章结尾】", "[How the previous chapter ends]"), target.previous_ending, _ENDING, keep="end"
+        )
 
-    haystack = " ".join([chapter.title, chapter.summary, target.previous_ending[-2000:], following.summary if following else ""])
+    haystack = " ".join(
+        [chapter.title, chapter.summary, target.previous_ending[-2000:], following.summary if following else ""]
+    )
     cast = _present(novel, haystack)
     if cast:
-        rows = [fit_tokens(f"- {c.name}（{c.role}）：{c.description}" if lang == "zh" else f"- {c.name} ({c.role}): {c.description}", _CHARACTER) for c in cast]
+        rows = [
+            fit_tokens(
+                f"- {c.name}（{c.role}）：{c.description}"
+                if lang == "zh"
+                else f"- {c.name} ({c.role}): {c.description}",
+                _CHARACTER,
+            )
+            for c in cast
+        ]
         sections.append(pick(lang, "【出场人物】", "[Characters present]") + "\n" + "\n".join(rows))
 
     plant = [f for f in novel.foreshadowings if f.planted_chapter == number]
     payoff = [
-        f for f in novel.foreshadowings
-        if f.status != "resolved" and f.payoff_chapter is not None and number <= f.payoff_chapter <= number + _PAYOFF_AHEAD
+        f
+        for f in novel.foreshadowings
+        if f.status != "resolved"
+        and f.payoff_chapter is not None
+        and number <= f.payoff_chapter <= number + _PAYOFF_AHEAD
         and f not in plant
     ]
-    rows = [fit_tokens(pick(lang, f"- 埋下：{f.title}：{f.description}", f"- Plant: {f.title}: {f.description}"), _FORESHADOWING) for f in plant]
+    rows = [
+        fit_tokens(
+            pick(lang, f"- 埋下：{f.title}：{f.description}", f"- Plant: {f.title}: {f.description}"), _FORESHADOWING
+        )
+        for f in plant
+    ]
     rows += [
         fit_tokens(
-            pick(lang, f"- {'回收' if f.payoff_chapter == number else '为回收铺垫'}：{f.title}：{f.description}",
-                 f"- {'Pay off' if f.payoff_chapter == number else 'Prepare the payoff of'}: {f.title}: {f.description}"),
+            pick(
+                lang,
+                f"- {'回收' if f.payoff_chapter == number else '为回收铺垫'}：{f.title}：{f.description}",
+                f"- {'Pay off' if f.payoff_chapter == number else 'Prepare the payoff of'}: {f.title}: {f.description}",
+            ),
             _FORESHADOWING,
         )
         for f in payoff
@@ -184,7 +219,10 @@ def _history(lang: str, earlier: list[ChapterView], budget: int) -> str:
     budget -= estimate_tokens(heading) + 2
     rows: list[str] = []
     for chapter in reversed(earlier):  # nearest first: the oldest are dropped when over budget
-        row = fit_tokens(_entry(lang, chapter.number, chapter.title, chapter.content_summary or chapter.summary, "章", "Chapter"), _SUMMARY)
+        row = fit_tokens(
+            _entry(lang, chapter.number, chapter.title, chapter.content_summary or chapter.summary, "章", "Chapter"),
+            _SUMMARY,
+        )
         cost = estimate_tokens(row) + 1
         if cost > budget:
             break

@@ -62,7 +62,11 @@ SPEC = ListSpec(
     noun_en="foreshadowing",
     existing_names=lambda novel: [f.title for f in novel.foreshadowings],
     describe=_describe,
-    background=lambda novel: [foreshadowing_block(novel), characters_block(novel, limit=15), world_block(novel, limit=15)],
+    background=lambda novel: [
+        foreshadowing_block(novel),
+        characters_block(novel, limit=15),
+        world_block(novel, limit=15),
+    ],
 )
 
 
@@ -74,7 +78,9 @@ def _chapter(number: int | None) -> int | None:
     return number if number is not None and number >= 1 else None
 
 
-async def apply(session: AsyncSession, novel_id: int, params: ForeshadowingsParams, result: ForeshadowingsResult) -> None:
+async def apply(
+    session: AsyncSession, novel_id: int, params: ForeshadowingsParams, result: ForeshadowingsResult
+) -> None:
     for item in await fresh_items(session, Foreshadowing, novel_id, "title", result.foreshadowings):
         planted, payoff = _chapter(item.planted_chapter), _chapter(item.payoff_chapter)
         if planted is not None and payoff is not None and payoff < planted:

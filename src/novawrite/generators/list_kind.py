@@ -68,7 +68,9 @@ class ListSpec(Generic[R]):
     extra_context: Callable[[NovelView], dict[str, Any]] = field(default=lambda novel: {})
 
 
-def build_list_prompt(spec: ListSpec[R], novel: NovelView, want: int, avoid: list[str], instructions: str, made: int) -> Prompt:
+def build_list_prompt(
+    spec: ListSpec[R], novel: NovelView, want: int, avoid: list[str], instructions: str, made: int
+) -> Prompt:
     lang = novel.language
     user = join_blocks(
         novel_brief(novel),
@@ -108,7 +110,11 @@ async def generate_list(ctx: GenerationContext, spec: ListSpec[R]) -> R:
         percent = 5 + 90 * len(made) // count
         await ctx.progress.update(
             percent,
-            pick(lang, f"正在生成{spec.noun_zh}（{len(made)}/{count}）", f"Creating {spec.noun_en} ({len(made)} of {count})"),
+            pick(
+                lang,
+                f"正在生成{spec.noun_zh}（{len(made)}/{count}）",
+                f"Creating {spec.noun_en} ({len(made)} of {count})",
+            ),
         )
         avoid = existing + [getattr(item, spec.key_field) for item in made]
         prompt = build_list_prompt(spec, novel, want, avoid, params.instructions, len(made))
@@ -123,7 +129,9 @@ async def generate_list(ctx: GenerationContext, spec: ListSpec[R]) -> R:
                 break
     if not made:
         raise InvalidModelOutput(f"The model proposed no {spec.noun_en} with a new name")
-    await ctx.progress.update(99, pick(lang, f"已生成 {len(made)} 个{spec.noun_zh}", f"Created {len(made)} {spec.noun_en}"))
+    await ctx.progress.update(
+        99, pick(lang, f"已生成 {len(made)} 个{spec.noun_zh}", f"Created {len(made)} {spec.noun_en}")
+    )
     return spec.result.model_validate({spec.items_field: made})
 
 

@@ -85,8 +85,24 @@ class OutlineResult(BaseModel):
 # --- Completeness ---------------------------------------------------------------------
 
 _PLACEHOLDERS = {
-    "略", "省略", "同上", "待定", "待补充", "暂无", "无", "等等", "此处省略",
-    "omitted", "tbd", "todo", "n/a", "na", "same as above", "etc", "to be written", "placeholder",
+    "略",
+    "省略",
+    "同上",
+    "待定",
+    "待补充",
+    "暂无",
+    "无",
+    "等等",
+    "此处省略",
+    "omitted",
+    "tbd",
+    "todo",
+    "n/a",
+    "na",
+    "same as above",
+    "etc",
+    "to be written",
+    "placeholder",
 }
 _TRIM = " \t\r\n.。…·,，;；:：-—_*#()（）[]【】<>《》\"'“”‘’"
 
@@ -280,9 +296,7 @@ async def apply(session: AsyncSession, novel_id: int, params: OutlineParams, res
         raise LookupError(f"novel {novel_id} is gone")
     novel.outline = result.outline
     existing = list(
-        await session.scalars(
-            select(Volume).where(Volume.novel_id == novel_id).options(selectinload(Volume.chapters))
-        )
+        await session.scalars(select(Volume).where(Volume.novel_id == novel_id).options(selectinload(Volume.chapters)))
     )
     wanted = {(v.number, c.number) for v in result.volumes for c in v.chapters}
     await _drop_unlisted(session, existing, wanted, {v.number for v in result.volumes})
@@ -292,7 +306,9 @@ async def apply(session: AsyncSession, novel_id: int, params: OutlineParams, res
         volume = by_number.get(planned.number)
         chapters: dict[int, Chapter] = {}
         if volume is None:
-            volume = Volume(novel_id=novel_id, number=planned.number, title=planned.title[:500], summary=planned.summary)
+            volume = Volume(
+                novel_id=novel_id, number=planned.number, title=planned.title[:500], summary=planned.summary
+            )
             session.add(volume)
             await session.flush()  # its id, for the chapters below
         else:

@@ -43,9 +43,11 @@ def written_block(novel: NovelView, limit: int = 30) -> str:
     if not rows:
         return ""
     shown = rows[-limit:]  # the latest written chapters matter most for what follows
-    return pick(lang, "已写成的章节（新大纲须与之一致）：\n", "Chapters already written (keep the outline consistent with them):\n") + "\n".join(
-        f"- {row}" for row in shown
-    )
+    return pick(
+        lang,
+        "已写成的章节（新大纲须与之一致）：\n",
+        "Chapters already written (keep the outline consistent with them):\n",
+    ) + "\n".join(f"- {row}" for row in shown)
 
 
 def _background(novel: NovelView) -> list[str]:
@@ -85,7 +87,11 @@ def plan_prompt(novel: NovelView, params: OutlineParams, volume_numbers: list[in
         "stakes of the one before.",
     )
     if overall:
-        task += "\n" + pick(lang, "全书总纲已定，照抄即可：", "The overall outline is settled; repeat it as is: ") + clip(overall, 1500)
+        task += (
+            "\n"
+            + pick(lang, "全书总纲已定，照抄即可：", "The overall outline is settled; repeat it as is: ")
+            + clip(overall, 1500)
+        )
     if len(volume_numbers) < v:
         task += "\n" + pick(
             lang,
@@ -113,14 +119,22 @@ def batch_prompt(
     summary = this.summary if this else ""
     plan_text = pick(lang, "全书总纲：", "Overall outline: ") + clip(plan.outline, 1500)
     volumes_text = "\n".join(
-        pick(lang, f"- 第{p.number}卷《{p.title}》：{clip(p.summary, 120)}", f"- Volume {p.number}, {p.title}: {clip(p.summary, 200)}")
+        pick(
+            lang,
+            f"- 第{p.number}卷《{p.title}》：{clip(p.summary, 120)}",
+            f"- Volume {p.number}, {p.title}: {clip(p.summary, 200)}",
+        )
         for p in plan.volumes
     )
     before = [done[n] for n in sorted(done) if n < numbers[0]][-_LEAD_IN:]
     lead_in = ""
     if before:
         lead_in = pick(lang, "紧接在前的章节：\n", "The chapters just before:\n") + "\n".join(
-            pick(lang, f"- 第{ch.number}章《{ch.title}》：{clip(ch.summary, 120)}", f"- Chapter {ch.number}, {ch.title}: {clip(ch.summary, 200)}")
+            pick(
+                lang,
+                f"- 第{ch.number}章《{ch.title}》：{clip(ch.summary, 120)}",
+                f"- Chapter {ch.number}, {ch.title}: {clip(ch.summary, 200)}",
+            )
             for ch in before
         )
     listed = ", ".join(str(n) for n in numbers)

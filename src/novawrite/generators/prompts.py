@@ -31,7 +31,9 @@ def chapter_total(novel: NovelView) -> int:
 
 def system_prompt(language: str, *, json_output: bool) -> str:
     if language == "zh":
-        text = "你是一位经验丰富的中文网络小说策划编辑和作者，熟悉长篇连载的节奏、伏笔与人物塑造。所有内容使用简体中文。"
+        text = (
+            "你是一位经验丰富的中文网络小说策划编辑和作者，熟悉长篇连载的节奏、伏笔与人物塑造。所有内容使用简体中文。"
+        )
         if json_output:
             text += "只输出一个符合给定 JSON 结构的 JSON 对象，不要输出解释、Markdown 或省略号；每一项都必须完整写出。"
         return text
@@ -52,7 +54,11 @@ def novel_brief(novel: NovelView, *, outline_chars: int = 1200) -> str:
     lines = [
         pick(lang, f"书名：《{novel.title}》", f"Title: {novel.title}"),
         pick(lang, f"类型：{novel.genre or '未指定'}", f"Genre: {novel.genre or 'unspecified'}"),
-        pick(lang, f"简介：{clip(novel.synopsis, 1500) or '（无）'}", f"Synopsis: {clip(novel.synopsis, 1500) or '(none)'}"),
+        pick(
+            lang,
+            f"简介：{clip(novel.synopsis, 1500) or '（无）'}",
+            f"Synopsis: {clip(novel.synopsis, 1500) or '(none)'}",
+        ),
     ]
     if novel.outline and outline_chars > 0:
         lines.append(pick(lang, "总纲：", "Overall outline:") + clip(novel.outline, outline_chars))
@@ -71,14 +77,22 @@ def _listed(language: str, heading_zh: str, heading_en: str, rows: list[str], li
 
 
 def characters_block(novel: NovelView, limit: int = 40) -> str:
-    rows = [f"{c.name}（{c.role}）：{clip(c.description, 80)}" if novel.language == "zh"
-            else f"{c.name} ({c.role}): {clip(c.description, 120)}" for c in novel.characters]
+    rows = [
+        f"{c.name}（{c.role}）：{clip(c.description, 80)}"
+        if novel.language == "zh"
+        else f"{c.name} ({c.role}): {clip(c.description, 120)}"
+        for c in novel.characters
+    ]
     return _listed(novel.language, "已有人物：", "Existing characters:", rows, limit)
 
 
 def world_block(novel: NovelView, limit: int = 40) -> str:
-    rows = [f"{w.name} [{w.category}]：{clip(w.description, 80)}" if novel.language == "zh"
-            else f"{w.name} [{w.category}]: {clip(w.description, 120)}" for w in novel.world_settings]
+    rows = [
+        f"{w.name} [{w.category}]：{clip(w.description, 80)}"
+        if novel.language == "zh"
+        else f"{w.name} [{w.category}]: {clip(w.description, 120)}"
+        for w in novel.world_settings
+    ]
     return _listed(novel.language, "已有世界设定：", "Existing world settings:", rows, limit)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -34,7 +34,7 @@ class TaskKind:
     per_chapter: bool = False
 
     def scope(self, params: BaseModel) -> int:
-        return int(getattr(params, "chapter_id")) if self.per_chapter else 0
+        return int(cast(Any, params).chapter_id) if self.per_chapter else 0
 
 
 def default_kinds() -> Mapping[str, TaskKind]:

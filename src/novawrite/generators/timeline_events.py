@@ -90,7 +90,9 @@ def _valid_chapter(number: int | None, chapters: int) -> int | None:
     return number
 
 
-async def apply(session: AsyncSession, novel_id: int, params: TimelineEventsParams, result: TimelineEventsResult) -> None:
+async def apply(
+    session: AsyncSession, novel_id: int, params: TimelineEventsParams, result: TimelineEventsResult
+) -> None:
     last = await session.scalar(select(func.max(TimelineEvent.position)).where(TimelineEvent.novel_id == novel_id))
     position = last or 0
     events = sorted(result.timeline_events, key=lambda e: e.position)

@@ -109,7 +109,9 @@ class _Story:
 
 
 _HERO = re.compile(r"(?:少年|少女|青年|主角|女主|男主|名叫|叫做|^)([\u4e00-\u9fff]{2,3})")
-_SURNAMES = set("赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜谢邹喻苏潘葛范彭鲁韦马苗方任袁柳唐罗薛雷贺倪汤殷滕毕郝安常乐于傅齐康余顾孟黄穆萧尹姚邵汪毛狄米宋庞熊纪舒屈项祝董梁杜阮蓝季贾江郭林钟徐邱骆高夏蔡田胡霍叶白温楚宁程陆凌")
+_SURNAMES = set(
+    "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜谢邹喻苏潘葛范彭鲁韦马苗方任袁柳唐罗薛雷贺倪汤殷滕毕郝安常乐于傅齐康余顾孟黄穆萧尹姚邵汪毛狄米宋庞熊纪舒屈项祝董梁杜阮蓝季贾江郭林钟徐邱骆高夏蔡田胡霍叶白温楚宁程陆凌"
+)
 # Characters that end a name when a three-character match runs into the sentence.
 _AFTER_NAME = set("在是的了和与被把从向对为将却便就也又才都已说拿捡得来去本自因于")
 
@@ -354,8 +356,13 @@ def chapter_text(story: _Story, context: Mapping[str, Any]) -> str:
     rng = story.dice("chapter-text", number)
     text = story.text
     summary = str(context.get("chapter_summary") or "").strip()
-    values = story.fills(rng, hero=cast[0] if cast else text.someone, ally=cast[1] if len(cast) > 1 else text.someone,
-                         foe=cast[2] if len(cast) > 2 else text.someone, chapter_title=context.get("chapter_title") or "")
+    values = story.fills(
+        rng,
+        hero=cast[0] if cast else text.someone,
+        ally=cast[1] if len(cast) > 1 else text.someone,
+        foe=cast[2] if len(cast) > 2 else text.someone,
+        chapter_title=context.get("chapter_title") or "",
+    )
     paragraphs = [_fill(rng.choice(text.openings if context.get("previous_ending") else text.first_openings), values)]
     if summary:
         paragraphs.append(_fill(text.summary_bridge, {**values, "summary": summary}))

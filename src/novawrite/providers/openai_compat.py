@@ -179,7 +179,9 @@ def _event(data: str) -> dict[str, Any]:
     try:
         event = json.loads(data)
     except ValueError:
-        raise ProviderError(f"The {HINTS.service} sent an unreadable stream event: {data[:200]!r}", transient=True) from None
+        raise ProviderError(
+            f"The {HINTS.service} sent an unreadable stream event: {data[:200]!r}", transient=True
+        ) from None
     if not isinstance(event, dict):
         raise ProviderError(f"The {HINTS.service} sent an unexpected stream event: {data[:200]!r}", transient=True)
     if "error" in event:

@@ -6,6 +6,7 @@ lookup filters by ``user_id`` and raises ``NotFound``.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -188,7 +189,7 @@ class Novels:
         async with self._db.read_session() as session:
             return chapter_detail(await _owned_chapter(session, user_id, novel_id, chapter_id))
 
-    async def revisions(self, user_id: int, novel_id: object, chapter_id: object) -> list[dict[str, Any]]:
+    async def revisions(self, user_id: int, novel_id: object, chapter_id: object) -> builtins.list[dict[str, Any]]:
         async with self._db.read_session() as session:
             chapter = await _owned_chapter(session, user_id, novel_id, chapter_id)
             rows = (

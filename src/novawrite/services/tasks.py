@@ -15,7 +15,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel
@@ -73,7 +73,9 @@ def decode_cursor(cursor: str) -> int:
 
 
 class Tasks:
-    def __init__(self, store: TaskStore, supervisor: Supervisor, kinds: dict[str, TaskKind], max_unfinished: int) -> None:
+    def __init__(
+        self, store: TaskStore, supervisor: Supervisor, kinds: dict[str, TaskKind], max_unfinished: int
+    ) -> None:
         self.store = store
         self.db = store.db
         self.supervisor = supervisor
@@ -84,15 +86,13 @@ class Tasks:
 
     # --- submit ------------------------------------------------------------------------
 
-    async def submit(
-        self, user_id: int, kind: TaskKind, params: BaseModel, idempotency_key: str | None
-    ) -> Submitted:
+    async def submit(self, user_id: int, kind: TaskKind, params: BaseModel, idempotency_key: str | None) -> Submitted:
         digest = request_hash(kind.route, params)
         if idempotency_key is not None:
             repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
             if repeat is not None:
                 return Submitted(repeat, created=False)
-        novel_id = getattr(params, "novel_id")
+        novel_id = cast(Any, params).novel_id
         nid = valid_id(novel_id)
         if nid is None:
             raise NotFound("Novel not found")
@@ -120,7 +120,7 @@ class Tasks:
         return Submitted(task, created=True)
 
     async def _check_chapter(self, tx: raw.Tx, novel_id: int, params: BaseModel) -> None:
-        chapter_id = valid_id(getattr(params, "chapter_id"))
+        chapter_id = valid_id(cast(Any, params).chapter_id)
         row = None
         if chapter_id is not None:
             row = await tx.fetchrow(CHAPTER_CONTENT, chapter_id, novel_id)
@@ -129,7 +129,7 @@ class Tasks:
         if row[0] and not getattr(params, "overwrite", False):
             raise Conflict(
                 "chapter_has_content",
-                "The chapter already has text; send \"overwrite\": true to replace it (the old text is kept as a revision)",
+                'The chapter already has text; send "overwrite": true to replace it (the old text is kept as a revision)',
             )
 
     async def _idempotent_repeat(self, user_id: int, key: str, digest: str) -> dict[str, Any] | None:
@@ -342,8 +342,10 @@ class Tasks:
     async def cancel_all_for_novel(self, user_id: int, novel_id: int, timeout: float = 3.0) -> None:
         async with self.db.read() as conn:
             ids = (
-                await conn.execute(select(T.c.id).where(T.c.novel_id == novel_id, active_filter(user_id)))
-            ).scalars().all()
+                (await conn.execute(select(T.c.id).where(T.c.novel_id == novel_id, active_filter(user_id))))
+                .scalars()
+                .all()
+            )
         for task_id in ids:
             try:
                 await self.cancel(user_id, task_id)
@@ -356,7 +358,9 @@ class Tasks:
     async def retry(self, user_id: int, task_id: str) -> dict[str, Any]:
         row = await self._row(user_id, task_id)
         if row.status not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-            raise Conflict("task_not_retryable", f"Only a failed or cancelled task can be retried; this one is {row.status}")
+            raise Conflict(
+                "task_not_retryable", f"Only a failed or cancelled task can be retried; this one is {row.status}"
+            )
         kind = self.kinds.get(row.task_type)
         if kind is None:
             raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")

@@ -40,9 +40,7 @@ class Users:
     async def check_credentials(self, username: str, password: str) -> int | None:
         async with self._db.read() as conn:
             row = (await conn.execute(select(User.id, User.password_hash).where(User.username == username))).first()
-        ok = await asyncio.to_thread(
-            self._passwords.verify, row.password_hash if row else None, password
-        )
+        ok = await asyncio.to_thread(self._passwords.verify, row.password_hash if row else None, password)
         return row.id if row is not None and ok else None
 
     async def username(self, user_id: int) -> str | None:

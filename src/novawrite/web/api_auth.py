@@ -14,15 +14,30 @@ from novawrite.web.schemas import LoginIn, RegisterIn, TokenOut, UserOut
 router = ApiRouter("auth")
 
 
-@router.route("POST", "/api/auth/register", summary="Create an account", body=RegisterIn, response=UserOut,
-              status=201, auth=False, errors=(409,))
+@router.route(
+    "POST",
+    "/api/auth/register",
+    summary="Create an account",
+    body=RegisterIn,
+    response=UserOut,
+    status=201,
+    auth=False,
+    errors=(409,),
+)
 async def register(call: Call) -> Response:
     user_id, username = await call.services.users.register(call.body.username, call.body.password)
     return JSON({"id": user_id, "username": username}, status_code=201)
 
 
-@router.route("POST", "/api/auth/login", summary="Log in: a bearer token, and the browser's session cookies",
-              body=LoginIn, response=TokenOut, auth=False, errors=(401,))
+@router.route(
+    "POST",
+    "/api/auth/login",
+    summary="Log in: a bearer token, and the browser's session cookies",
+    body=LoginIn,
+    response=TokenOut,
+    auth=False,
+    errors=(401,),
+)
 async def login(call: Call) -> Response:
     services = call.services
     user_id = await services.users.check_credentials(call.body.username, call.body.password)
@@ -32,8 +47,15 @@ async def login(call: Call) -> Response:
     csrf = new_csrf_token()
     response = JSON({"access_token": services.signer.issue(user_id), "token_type": "bearer", "expires_in": ttl})
     secure = services.settings.cookie_secure
-    response.set_cookie(SESSION_COOKIE, services.signer.issue(user_id, csrf=csrf), max_age=ttl, httponly=True,
-                        samesite="lax", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        services.signer.issue(user_id, csrf=csrf),
+        max_age=ttl,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
     response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax", secure=secure, path="/")
     return response
 

@@ -51,16 +51,21 @@ async def delete_novel(call: Call) -> Response:
     return Response(status_code=204)
 
 
-@router.route("GET", "/api/novels/{novel_id}/chapters/{chapter_id}", summary="A chapter with its text",
-              response=ChapterOut)
+@router.route(
+    "GET", "/api/novels/{novel_id}/chapters/{chapter_id}", summary="A chapter with its text", response=ChapterOut
+)
 async def get_chapter(call: Call) -> Response:
     return JSON(
         await call.services.novels.chapter(call.user.id, call.path_param("novel_id"), call.path_param("chapter_id"))
     )
 
 
-@router.route("GET", "/api/novels/{novel_id}/chapters/{chapter_id}/revisions",
-              summary="Earlier texts of a chapter, newest first", response=RevisionListOut)
+@router.route(
+    "GET",
+    "/api/novels/{novel_id}/chapters/{chapter_id}/revisions",
+    summary="Earlier texts of a chapter, newest first",
+    response=RevisionListOut,
+)
 async def chapter_revisions(call: Call) -> Response:
     items = await call.services.novels.revisions(
         call.user.id, call.path_param("novel_id"), call.path_param("chapter_id")

@@ -16,7 +16,6 @@ from novawrite.errors import ValidationFailed
 from novawrite.generators.registry import TaskKind
 from novawrite.web.http import JSON, dumps
 from novawrite.web.routing import ApiRouter, Call
-from novawrite.web.sse import PING, EventStream
 from novawrite.web.schemas import (
     ActiveTasksOut,
     NovelTasksQuery,
@@ -25,6 +24,7 @@ from novawrite.web.schemas import (
     TaskOut,
     TaskOutputOut,
 )
+from novawrite.web.sse import PING, EventStream
 
 router = ApiRouter("tasks")
 log = logging.getLogger("novawrite.web")
@@ -88,8 +88,13 @@ async def active_tasks(call: Call) -> Response:
     return JSON({"items": await call.services.tasks.active(call.user.id)})
 
 
-@router.route("GET", "/api/tasks/{task_id}", summary="A task (the polling endpoint; ETag and 304)", response=TaskOut,
-              errors=(304,))
+@router.route(
+    "GET",
+    "/api/tasks/{task_id}",
+    summary="A task (the polling endpoint; ETag and 304)",
+    response=TaskOut,
+    errors=(304,),
+)
 async def get_task(call: Call) -> Response:
     task = await call.services.tasks.poll(call.user.id, call.path_param("task_id"))
     if _matches(call.request.headers.get("if-none-match"), task.etag):
@@ -97,8 +102,9 @@ async def get_task(call: Call) -> Response:
     return Prepared(200, task.body, task.headers_200)
 
 
-@router.route("GET", "/api/tasks", summary="The user's task history, newest first", query=TaskHistoryQuery,
-              response=TaskListOut)
+@router.route(
+    "GET", "/api/tasks", summary="The user's task history, newest first", query=TaskHistoryQuery, response=TaskListOut
+)
 async def task_history(call: Call) -> Response:
     q = call.query
     items, cursor = await call.services.tasks.history(
@@ -107,8 +113,13 @@ async def task_history(call: Call) -> Response:
     return JSON({"items": items, "next_cursor": cursor})
 
 
-@router.route("GET", "/api/novels/{novel_id}/tasks", summary="A novel's tasks, newest first", query=NovelTasksQuery,
-              response=TaskListOut)
+@router.route(
+    "GET",
+    "/api/novels/{novel_id}/tasks",
+    summary="A novel's tasks, newest first",
+    query=NovelTasksQuery,
+    response=TaskListOut,
+)
 async def novel_tasks(call: Call) -> Response:
     services = call.services
     novel_id = await services.novels.owned(call.user.id, call.path_param("novel_id"))
@@ -135,8 +146,14 @@ async def cancel_task(call: Call) -> Response:
     return JSON(await call.services.tasks.cancel(call.user.id, call.path_param("task_id")))
 
 
-@router.route("POST", "/api/tasks/{task_id}/retry", summary="Run a failed or cancelled task again as a new task",
-              response=TaskOut, status=202, errors=(409, 429))
+@router.route(
+    "POST",
+    "/api/tasks/{task_id}/retry",
+    summary="Run a failed or cancelled task again as a new task",
+    response=TaskOut,
+    status=202,
+    errors=(409, 429),
+)
 async def retry_task(call: Call) -> Response:
     return task_response(await call.services.tasks.retry(call.user.id, call.path_param("task_id")), 202)
 
@@ -188,6 +205,7 @@ async def _live(subscription: Subscription, deadline: float, ping_seconds: float
     """
     loop = asyncio.get_running_loop()
     last_out = loop.time()
+    timer: asyncio.TimerHandle
 
     def check() -> None:
         nonlocal timer
@@ -210,8 +228,12 @@ async def _live(subscription: Subscription, deadline: float, ping_seconds: float
         timer.cancel()
 
 
-@router.route("GET", "/api/tasks/{task_id}/events", summary="A task's progress stream (SSE, resumable)",
-              media_type="text/event-stream")
+@router.route(
+    "GET",
+    "/api/tasks/{task_id}/events",
+    summary="A task's progress stream (SSE, resumable)",
+    media_type="text/event-stream",
+)
 async def task_events(call: Call) -> Response:
     services = call.services
     task_id = call.path_param("task_id")
@@ -254,8 +276,12 @@ async def task_events(call: Call) -> Response:
     return EventStream(body())
 
 
-@router.route("GET", "/api/events", summary="All of the user's task events (SSE): a snapshot, then live events",
-              media_type="text/event-stream")
+@router.route(
+    "GET",
+    "/api/events",
+    summary="All of the user's task events (SSE): a snapshot, then live events",
+    media_type="text/event-stream",
+)
 async def user_events(call: Call) -> Response:
     services = call.services
     user_id = call.user.id

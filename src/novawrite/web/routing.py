@@ -79,7 +79,9 @@ class ApiRouter:
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, self.tag, body, query, response, status, auth, errors, media_type)
+                Endpoint(
+                    method, path, handler, summary, self.tag, body, query, response, status, auth, errors, media_type
+                )
             )
             return handler
 
@@ -154,7 +156,8 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
             "operationId": f"{e.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
         }
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in _PARAM.findall(path)
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(path)
         ]
         if e.query is not None:
             for name, prop in e.query.model_json_schema(ref_template=ref).get("properties", {}).items():

@@ -12,9 +12,9 @@ page, whose script is sent to /login by the API's 401.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
