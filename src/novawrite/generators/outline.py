@@ -3,14 +3,18 @@
 Long outlines are where models silently drop chapters or cut their JSON short, so
 the outline is built in steps: first the plan (the overall outline and one entry
 per volume), then the chapters in batches of at most ``MAX_BATCH`` of one volume.
-Every step is checked for completeness (each number present, nothing empty or a
-placeholder such as "omitted" or "略") and what is missing is asked for again.
-After each step the work so far is saved as the task's checkpoint, so a retry
-after a failure in batch 4 of 5 starts at batch 4.
+Every step is checked for completeness (each asked entry present, nothing empty
+or a placeholder such as "omitted" or "略") and only what is missing is asked for
+again; ``invalid_model_output`` comes only when ``MAX_FILL_ROUNDS`` follow-ups do
+not fill it. After each step the work so far is saved as the task's checkpoint,
+so a retry after a failure in batch 4 of 5 starts at batch 4.
 
 Chapters are numbered through the whole novel (volume 2 of 10-chapter volumes
 holds chapters 11-20), as web novels number them; timeline events and
-foreshadowing refer to these numbers.
+foreshadowing refer to these numbers. The numbers are ours: the model's answer
+fills the numbers asked for by position, its own numbers being at most a hint to
+their order (``outline_numbering``), so a model that numbers chapters within the
+volume, within the batch, out of order or not at all still gives a complete outline.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.orm import selectinload
 
 from novawrite.db.models import Chapter, ChapterRevision, Novel, Volume
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, ask_json
+from novawrite.generators.outline_numbering import Draft, place
 from novawrite.generators.outline_prompts import batch_prompt, plan_prompt
 from novawrite.generators.prompts import pick
 from novawrite.generators.registry import TaskKind
@@ -45,6 +50,33 @@ class OutlineParams(BaseModel):
     instructions: str = Field(default="", max_length=4000)
 
 
+# --- The model's answers: entries as written, numbered by us afterwards ------------------
+
+
+class VolumeDraft(Draft):
+    pass
+
+
+class ChapterDraft(Draft):
+    pass
+
+
+class OutlinePlan(BaseModel):
+    """The model's answer to the planning step."""
+
+    outline: str
+    volumes: list[VolumeDraft]
+
+
+class ChapterBatch(BaseModel):
+    """The model's answer to one batch of chapters."""
+
+    chapters: list[ChapterDraft]
+
+
+# --- The outline as settled: our numbers ----------------------------------------------
+
+
 class ChapterOutline(BaseModel):
     number: int
     title: str
@@ -57,17 +89,11 @@ class VolumePlan(BaseModel):
     summary: str
 
 
-class OutlinePlan(BaseModel):
-    """The model's answer to the planning step."""
+class BookPlan(BaseModel):
+    """The planning step's result: the overall outline and every volume."""
 
     outline: str
     volumes: list[VolumePlan]
-
-
-class ChapterBatch(BaseModel):
-    """The model's answer to one batch of chapters."""
-
-    chapters: list[ChapterOutline]
 
 
 class VolumeOutline(BaseModel):
@@ -142,12 +168,12 @@ class _OutlineWork:
 
     def __init__(self, params: OutlineParams, saved: dict[str, Any] | None) -> None:
         self.params = params
-        self.plan: OutlinePlan | None = None
+        self.plan: BookPlan | None = None
         self.chapters: dict[int, ChapterOutline] = {}
         if saved and self._matches(saved):
             try:
                 if saved.get("plan") is not None:
-                    self.plan = OutlinePlan.model_validate(saved["plan"])
+                    self.plan = BookPlan.model_validate(saved["plan"])
                 self.chapters = {
                     int(n): ChapterOutline.model_validate(c) for n, c in (saved.get("chapters") or {}).items()
                 }
@@ -190,21 +216,22 @@ def _messages(lang: str, volume: int, volumes: int, numbers: list[int], per_volu
     )
 
 
-async def _plan(ctx: GenerationContext, params: OutlineParams, percent: int) -> OutlinePlan:
+async def _plan(ctx: GenerationContext, params: OutlineParams, percent: int) -> BookPlan:
     wanted = list(range(1, params.volumes + 1))
     overall = ""
     got: dict[int, VolumePlan] = {}
     for _ in range(1 + MAX_FILL_ROUNDS):
         missing = [n for n in wanted if n not in got]
-        prompt = plan_prompt(ctx.novel, params, missing, overall if got else "")
+        prompt = plan_prompt(ctx.novel, params, missing, overall if got else "", [got[n] for n in sorted(got)])
         answer = await ask_json(ctx, prompt, OutlinePlan, percent=percent)
         if not is_placeholder(answer.outline) and not overall:
             overall = answer.outline.strip()
-        for volume in answer.volumes:
-            if volume.number in missing and _complete(volume.title, volume.summary):
-                got[volume.number] = volume
+        hints = [v.number for v in answer.volumes]
+        for number, volume in zip(place(missing, hints, scope=wanted), answer.volumes, strict=True):
+            if number is not None and _complete(volume.title, volume.summary):
+                got[number] = VolumePlan(number=number, title=volume.title.strip(), summary=volume.summary.strip())
         if overall and len(got) == len(wanted):
-            return OutlinePlan(outline=overall, volumes=[got[n] for n in wanted])
+            return BookPlan(outline=overall, volumes=[got[n] for n in wanted])
     lost = [n for n in wanted if n not in got]
     raise InvalidModelOutput(f"The model's outline plan left out volumes {lost} or the overall outline")
 
@@ -213,16 +240,20 @@ async def _batch(
     ctx: GenerationContext, params: OutlineParams, state: _OutlineWork, volume: int, numbers: list[int], percent: int
 ) -> None:
     assert state.plan is not None
+    volume_start = chapter_numbers(volume, params.chapters_per_volume)[0]
     for _ in range(1 + MAX_FILL_ROUNDS):
         missing = [n for n in numbers if n not in state.chapters]
         if not missing:
             return
         prompt = batch_prompt(ctx.novel, params, state.plan, volume, missing, state.chapters, retry=missing != numbers)
         answer = await ask_json(ctx, prompt, ChapterBatch, percent=percent)
-        for chapter in answer.chapters:
-            if chapter.number in missing and _complete(chapter.title, chapter.summary):
-                state.chapters[chapter.number] = ChapterOutline(
-                    number=chapter.number, title=chapter.title.strip(), summary=chapter.summary.strip()
+        hints = [c.number for c in answer.chapters]
+        for number, chapter in zip(
+            place(missing, hints, scope=numbers, volume_start=volume_start), answer.chapters, strict=True
+        ):
+            if number is not None and _complete(chapter.title, chapter.summary):
+                state.chapters[number] = ChapterOutline(
+                    number=number, title=chapter.title.strip(), summary=chapter.summary.strip()
                 )
     lost = [n for n in numbers if n not in state.chapters]
     if lost:

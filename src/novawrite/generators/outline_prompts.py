@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from novawrite.generators.base import NovelView
@@ -21,9 +21,10 @@ from novawrite.generators.prompts import (
 from novawrite.providers.base import Prompt
 
 if TYPE_CHECKING:
-    from novawrite.generators.outline import ChapterOutline, OutlineParams, OutlinePlan
+    from novawrite.generators.outline import BookPlan, ChapterOutline, OutlineParams, VolumePlan
 
-# How many earlier chapters a batch sees, for continuity across batch borders.
+# How many earlier chapters a batch sees, for continuity across batch borders (and,
+# when a re-ask fills a gap, how many of the chapters after it).
 _LEAD_IN = 5
 
 
@@ -70,7 +71,14 @@ def _context(novel: NovelView, params: OutlineParams) -> dict[str, object]:
     }
 
 
-def plan_prompt(novel: NovelView, params: OutlineParams, volume_numbers: list[int], overall: str) -> Prompt:
+def plan_prompt(
+    novel: NovelView,
+    params: OutlineParams,
+    volume_numbers: list[int],
+    overall: str,
+    settled: Sequence[VolumePlan] = (),
+) -> Prompt:
+    """The planning step; a re-ask passes the overall outline and the volumes already ``settled``."""
     lang = novel.language
     v, c = params.volumes, params.chapters_per_volume
     listed = ", ".join(str(n) for n in volume_numbers)
@@ -92,7 +100,27 @@ def plan_prompt(novel: NovelView, params: OutlineParams, volume_numbers: list[in
             + pick(lang, "全书总纲已定，照抄即可：", "The overall outline is settled; repeat it as is: ")
             + clip(overall, 1500)
         )
-    if len(volume_numbers) < v:
+    if settled:
+        task += (
+            "\n"
+            + pick(lang, "已经定好的卷：\n", "The volumes already settled:\n")
+            + "\n".join(
+                pick(
+                    lang,
+                    f"- 第{p.number}卷《{p.title}》：{clip(p.summary, 120)}",
+                    f"- Volume {p.number}, {p.title}: {clip(p.summary, 200)}",
+                )
+                for p in settled
+            )
+        )
+    if not volume_numbers:
+        task += "\n" + pick(
+            lang,
+            "各卷已经写好，上一次回答缺少全书总纲：只需写出 outline，volumes 留空列表。",
+            "Every volume is settled but the previous answer left out the overall outline: write only "
+            "`outline`, with an empty `volumes` list.",
+        )
+    elif len(volume_numbers) < v:
         task += "\n" + pick(
             lang,
             f"上一次回答缺少或未写完这些卷，只需写出第 {listed} 卷。",
@@ -106,7 +134,7 @@ def plan_prompt(novel: NovelView, params: OutlineParams, volume_numbers: list[in
 def batch_prompt(
     novel: NovelView,
     params: OutlineParams,
-    plan: OutlinePlan,
+    plan: BookPlan,
     volume: int,
     numbers: list[int],
     done: Mapping[int, ChapterOutline],
@@ -127,26 +155,21 @@ def batch_prompt(
         for p in plan.volumes
     )
     before = [done[n] for n in sorted(done) if n < numbers[0]][-_LEAD_IN:]
-    lead_in = ""
-    if before:
-        lead_in = pick(lang, "紧接在前的章节：\n", "The chapters just before:\n") + "\n".join(
-            pick(
-                lang,
-                f"- 第{ch.number}章《{ch.title}》：{clip(ch.summary, 120)}",
-                f"- Chapter {ch.number}, {ch.title}: {clip(ch.summary, 200)}",
-            )
-            for ch in before
-        )
+    # A re-ask fills gaps between chapters already outlined: the model must fit them.
+    after = [done[n] for n in sorted(done) if n > numbers[0] and n not in numbers][:_LEAD_IN]
+    lead_in = _chapter_list(lang, "紧接在前的章节：\n", "The chapters just before:\n", before)
+    lead_out = _chapter_list(lang, "已经定好的后续章节：\n", "The chapters after them, already settled:\n", after)
     listed = ", ".join(str(n) for n in numbers)
     task = pick(
         lang,
         f"请写出第 {volume} 卷《{title}》（{clip(summary, 200)}）中以下章节的大纲：第 {listed} 章。"
         "chapters 列表必须恰好包含这些章节号，每章包括 number、title（章节标题，不要写“第X章”）、"
-        "summary（80-200 字：本章的事件、冲突、人物行动和结尾钩子）。每一章都要写完整，不得省略，不要写“略”“同上”或省略号。",
+        "summary（80-200 字：本章的事件、冲突、人物行动和结尾钩子），按章节号顺序排列。"
+        "每一章都要写完整，不得省略，不要写“略”“同上”或省略号。",
         f"Outline these chapters of volume {volume}, {title} ({clip(summary, 300)}): chapters {listed}. "
-        "The `chapters` list must hold exactly these numbers; each with number, title (the chapter's title, "
-        "without 'Chapter N') and summary (50-150 words: the events, the conflict, what the characters do, the "
-        "hook it ends on). Write every chapter in full: never 'omitted', 'same as above' or an ellipsis.",
+        "The `chapters` list must hold exactly these numbers, in this order; each with number, title (the "
+        "chapter's title, without 'Chapter N') and summary (50-150 words: the events, the conflict, what the "
+        "characters do, the hook it ends on). Write every chapter in full: never 'omitted', 'same as above' or an ellipsis.",
     )
     if retry:
         task += "\n" + pick(
@@ -155,7 +178,13 @@ def batch_prompt(
             "The previous answer left these chapters out or empty; write only them.",
         )
     user = join_blocks(
-        *_background(novel), plan_text, volumes_text, lead_in, task, instructions_block(lang, params.instructions)
+        *_background(novel),
+        plan_text,
+        volumes_text,
+        lead_in,
+        lead_out,
+        task,
+        instructions_block(lang, params.instructions),
     )
     context = {
         **_context(novel, params),
@@ -166,3 +195,16 @@ def batch_prompt(
         "chapter_numbers": list(numbers),
     }
     return Prompt(kind="outline_chapters", system=system_prompt(lang, json_output=True), user=user, context=context)
+
+
+def _chapter_list(lang: str, zh_heading: str, en_heading: str, chapters: list[ChapterOutline]) -> str:
+    if not chapters:
+        return ""
+    return pick(lang, zh_heading, en_heading) + "\n".join(
+        pick(
+            lang,
+            f"- 第{ch.number}章《{ch.title}》：{clip(ch.summary, 120)}",
+            f"- Chapter {ch.number}, {ch.title}: {clip(ch.summary, 200)}",
+        )
+        for ch in chapters
+    )
