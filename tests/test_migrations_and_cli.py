@@ -64,6 +64,13 @@ def test_alembic_command_line_from_the_repo_root(tmp_path: Path) -> None:
     assert asyncio.run(migrate.current_revision(url)) == migrate.head_revision(url)
 
 
+def test_a_checkout_runs_the_scripts_in_alembic() -> None:
+    # Only a built package has novawrite/migrations/ (setup.py copies alembic/ into it; the copy is
+    # checked in test_installed_package.py): an editable install, and so this suite, runs alembic/ itself.
+    assert migrate.script_location() == ROOT / "alembic"
+    assert not (ROOT / "src" / "novawrite" / "migrations").exists()
+
+
 def test_novawrite_db_upgrade_and_backup(tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     env = {**os.environ, "NOVAWRITE_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}

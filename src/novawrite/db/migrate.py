@@ -1,14 +1,19 @@
 """Schema migrations (Alembic, run programmatically) and SQLite backups.
 
-The migration scripts live in the repository's top-level ``alembic/`` folder, so
-``alembic upgrade head`` from the repository root and ``novawrite db upgrade``
-run the same scripts.
+The migration scripts' source is the repository's top-level ``alembic/`` folder,
+so ``alembic upgrade head`` from the repository root and ``novawrite db upgrade``
+run the same scripts. A built package (wheel, ``pip install .``) carries a copy of
+them in ``novawrite/migrations/`` (setup.py makes it), which is used when present;
+an editable install has none and uses the checkout's ``alembic/``. No alembic.ini
+is read here: the configuration is made in code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -18,12 +23,29 @@ from alembic.script import ScriptDirectory
 
 from novawrite.db.engine import null_pool_engine
 
-ROOT = Path(__file__).resolve().parents[3]
+
+class MigrationsNotFound(RuntimeError):
+    pass
+
+
+@cache
+def script_location() -> Path:
+    """The folder of the migration scripts: the package's copy, else the checkout's ``alembic/``."""
+    packaged = resources.files("novawrite") / "migrations"
+    if isinstance(packaged, Path) and (packaged / "env.py").is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[3] / "alembic"  # src/novawrite/db/migrate.py -> the repository
+    if (checkout / "env.py").is_file():
+        return checkout
+    raise MigrationsNotFound(
+        f"no migration scripts: neither {packaged} (an installed package) nor {checkout} (a checkout) exists; "
+        "reinstall NovaWrite from a wheel built with `python -m build`"
+    )
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
     config.attributes["url"] = url
     return config
 
