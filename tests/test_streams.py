@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import Api as InProcessApi
 from tests.engine_kit import wait_for_status
-from tests.server import Api, Servers, Sse, api_on, assert_complete_log, servers  # noqa: F401 (fixture)
+from tests.reliability.sse_clients import SseSocket
+from tests.server import Api, Servers, Sse, StreamRead, api_on, assert_complete_log, servers  # noqa: F401 (fixture)
+from tests.waiting import until
 
 TASK_FIELDS = {
     "id",
@@ -145,6 +147,18 @@ async def test_stream_edges_and_errors(servers: Servers) -> None:
                     r = await api.task_events(task["id"], query={"last_event_id": bad})
                 assert r.status == 200 and r.closed, (bad, how)
                 assert keys(r.events) == keys(full.events), (bad, how)
+
+        # Leading zeros do not matter, however many (API.md: `0002` is 2).
+        for zeros, after in (("00000000002", 2), ("0" * 40 + "3", 3), ("0002", 2), ("000", 0), ("0" * 5000, 0)):
+            for how in ("header", "query"):
+                if how == "header":
+                    r = await api.task_events(task["id"], last_event_id=zeros)
+                else:
+                    r = await api.task_events(task["id"], query={"last_event_id": zeros})
+                assert r.status == 200 and r.closed, (zeros, how)
+                assert r.seqs == list(range(after + 1, n + 1)), (zeros[:20], how, r.seqs)
+        r = await api.task_events(task["id"], last_event_id="0" * 30 + str(n))
+        assert r.closed and r.events == []  # one past the last seq, zeros or not: nothing
 
         # The header wins over the query parameter.
         r = await api.task_events(task["id"], last_event_id=2, query={"last_event_id": "1"})
@@ -362,3 +376,71 @@ async def test_last_event_id_beyond_any_seq_replays_nothing(api: InProcessApi) -
             r = await api.client.get(f"/api/tasks/{task_id}/events", headers={**headers, **extra}, params=params)
             assert r.status_code == 200, (huge, how, r.status_code)
             assert "id:" not in r.text, f"Last-Event-ID {huge} ({how}) replayed: {r.text[:300]}"
+
+
+@pytest.mark.server
+async def test_a_user_holds_at_most_the_limit_of_open_streams_and_a_closed_one_frees_its_place(
+    servers: Servers,
+) -> None:
+    """API.md Hardening: NOVAWRITE_MAX_STREAMS_PER_USER open streams per user across both routes, then 429."""
+    limit = 3
+    server = await servers.start(max_streams_per_user=limit, demo_delay_ms=0)
+    async with api_on(server, "alice") as alice, api_on(server, "bob") as bob:
+        novel = await alice.novel()
+        done = await alice.outline(novel["id"], volumes=1, chapters_per_volume=2)
+        assert (await alice.wait_task(done["id"]))["status"] == "completed"
+        finished_path = f"/api/tasks/{done['id']}/events"
+        # Streams that end by themselves give their places back: more of them than the limit, one after another.
+        for _ in range(limit + 2):
+            assert (await alice.task_events(done["id"])).closed
+
+        async def open_user_stream() -> SseSocket | None:
+            client = await SseSocket.connect(server.port)
+            await client.get("/api/events", alice.token or "")
+            if await client.read_head() != 200:
+                client.close()
+                return None
+            snapshot = await client.next_event()
+            assert snapshot is not None and snapshot.kind == "snapshot"
+            return client
+
+        held = [await open_user_stream() for _ in range(limit)]
+        try:
+            assert all(held)
+
+            async def refused_on_both_routes() -> None:
+                for path in ("/api/events", finished_path):
+                    r = await alice.read_stream(path, stop_after=0)
+                    assert r.status == 429, (path, r.status)
+                    assert _error_code(r.body) == "too_many_streams"
+                    assert int(r.headers["retry-after"]) > 0
+
+            await refused_on_both_routes()
+            other = await bob.read_stream("/api/events", stop_after=1)  # another user's places are their own
+            assert other.status == 200 and other.events[0].kind == "snapshot"
+
+            for abrupt in (False, True):  # a client that leaves, by FIN and by RST, frees its place
+                leaving = held.pop()
+                assert leaving is not None
+                leaving.close(abrupt=abrupt)
+                replay: list[StreamRead] = []
+
+                async def a_place_is_free() -> bool:
+                    replay.append(await alice.task_events(done["id"]))  # a stream that ends by itself
+                    return replay[-1].status == 200
+
+                await until(a_place_is_free, 10, f"the place of a client that left ({abrupt=}) is free")
+                assert replay[-1].closed and replay[-1].seqs[0] == 1
+                refill: list[SseSocket | None] = []
+
+                async def taken_again() -> bool:
+                    refill.append(await open_user_stream())
+                    return refill[-1] is not None
+
+                await until(taken_again, 10, "the freed place taken by a new stream")
+                held.append(refill[-1])
+                await refused_on_both_routes()
+        finally:
+            for client in held:
+                if client is not None:
+                    client.close()

@@ -14,7 +14,8 @@ import asyncio
 import gc
 import hmac
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,27 +25,35 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from novawrite import __version__
 from novawrite.db import migrate
 from novawrite.db.engine import Database
 from novawrite.engine.bus import EventBus
+from novawrite.engine.streams import EventStreams
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Unauthorized
 from novawrite.generators.base import RetryPolicy
-from novawrite.generators.registry import TaskKind, default_kinds
+from novawrite.generators.kind import TaskKind
 from novawrite.metrics import CONTENT_TYPE, MeteredProvider, Metrics
 from novawrite.providers.base import Provider
 from novawrite.security import Passwords, TokenSigner, load_or_create_secret
+from novawrite.services.account_events import AccountListener
+from novawrite.services.editing import Editing
+from novawrite.services.export import Exports
+from novawrite.services.items import Items
+from novawrite.services.kinds import default_kinds
+from novawrite.services.login_throttle import LoginThrottle
 from novawrite.services.novels import Novels
 from novawrite.services.tasks import Tasks
 from novawrite.services.users import Users
 from novawrite.settings import Settings
-from novawrite.web import api_auth, api_novels, api_tasks
+from novawrite.web import api_auth, api_export, api_items, api_novels, api_tasks
 from novawrite.web.errors import EXCEPTION_HANDLERS
 from novawrite.web.http import JSON
 from novawrite.web.routing import ApiRouter, openapi_document
-from novawrite.web.sse import end_streams_on_server_exit, quiet_cut_streams
+from novawrite.web.security_headers import SecurityHeaders
 
 log = logging.getLogger("novawrite")
 
@@ -62,8 +71,13 @@ class Services:
     bus: EventBus
     supervisor: Supervisor
     users: Users
+    login_throttle: LoginThrottle
     novels: Novels
+    editing: Editing
+    items: Items
+    exports: Exports
     tasks: Tasks
+    streams: EventStreams
     kinds: Mapping[str, TaskKind]
     metrics: Metrics
 
@@ -102,14 +116,17 @@ def create_app(
     provider: Provider | None = None,
     kinds: Mapping[str, TaskKind] | None = None,
     retry: RetryPolicy | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
+    """``clock`` (Unix seconds) is the accounts' clock: token expiry and the login throttle's window."""
     kinds = dict(kinds if kinds is not None else default_kinds())
     # The task routes first: Starlette matches routes in order, and the polling route is the hottest.
-    quiet_cut_streams()
     routers: list[ApiRouter] = [
         api_tasks.router,
         api_auth.router,
         api_novels.router,
+        api_items.router,
+        api_export.router,
         api_tasks.generation_router(kinds),
     ]
     endpoints = [e for r in routers for e in r.endpoints]
@@ -155,16 +172,39 @@ def create_app(
         metrics = Metrics()
         supervisor = Supervisor(settings, db, bus, MeteredProvider(model, metrics), kinds, retry=retry, metrics=metrics)
         metrics.watch(bus, lambda: len(supervisor.runners))
+        tasks = Tasks(supervisor.store, supervisor, kinds, settings.max_unfinished_per_user)
+        passwords = Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, threads=settings.password_hash_threads
+        )
+        users = Users(db, passwords, clock=clock, cache_seconds=settings.auth_cache_seconds)
+        account_listener = None if db.is_sqlite else AccountListener(db.url, users)
         services = Services(
             settings=settings,
             db=db,
-            signer=TokenSigner(secret, settings.token_ttl_seconds),
+            signer=TokenSigner(secret, settings.token_ttl_seconds, clock=clock),
             provider=model,
             bus=bus,
             supervisor=supervisor,
-            users=Users(db, Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)),
+            users=users,
+            login_throttle=LoginThrottle(
+                db,
+                per_username=settings.login_failures_per_username,
+                per_address=settings.login_failures_per_address,
+                window_seconds=settings.login_window_seconds,
+                clock=clock,
+            ),
             novels=Novels(db),
-            tasks=Tasks(supervisor.store, supervisor, kinds, settings.max_unfinished_per_user),
+            editing=Editing(db),
+            items=Items(db),
+            exports=Exports(db),
+            tasks=tasks,
+            streams=EventStreams(
+                bus,
+                tasks,
+                ping_seconds=settings.stream_ping_seconds,
+                max_seconds=settings.stream_max_seconds,
+                per_user=settings.max_streams_per_user,
+            ),
             kinds=kinds,
             metrics=metrics,
         )
@@ -172,19 +212,30 @@ def create_app(
         if settings.gc_tuning:
             tune_gc()
         await supervisor.start()
-        undo_exit_hook = end_streams_on_server_exit(bus.close_all)
+        app.state.account_listener = account_listener
+        if account_listener is not None:
+            account_listener.start()
         log.info("NovaWrite %s ready: provider=%s database=%s", __version__, model.name, db.dialect)
         try:
             yield {"novawrite": services}
         finally:
-            undo_exit_hook()
             bus.close_all()
             await supervisor.stop()
+            if account_listener is not None:
+                await account_listener.stop()
+            passwords.close()
             if provider is None:
                 await model.aclose()
             await db.dispose()
 
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    return NovaWrite(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+
+
+class NovaWrite(Starlette):
+    """Starlette, with the security headers outside everything (a 500 gets them too)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 _gc_tuned = False

@@ -56,6 +56,15 @@ class ValidationFailed(AppError):
         self.details = details
 
 
+class PreconditionFailed(AppError):
+    """A 412: the client's ``If-Match`` is not the resource's current ETag."""
+
+    code = "precondition_failed"
+
+    def __init__(self, message: str = "The resource has changed since it was read (If-Match)") -> None:
+        super().__init__(message)
+
+
 class Conflict(AppError):
     """A 409: ``code`` is one of API.md's conflict codes."""
 
@@ -66,6 +75,28 @@ class Conflict(AppError):
 
 class TooManyTasks(AppError):
     code = "too_many_tasks"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TooManyStreams(AppError):
+    code = "too_many_streams"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UnsupportedMediaType(AppError):
+    code = "unsupported_media_type"
+
+
+class TooManyAttempts(AppError):
+    """Failed logins throttled: wait ``retry_after`` seconds."""
+
+    code = "too_many_attempts"
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)

@@ -32,6 +32,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _optional_int(env: Mapping[str, str], name: str, minimum: int = 0) -> int | None:
+    """An integer when the variable is set (and valid), None when it is unset or empty."""
+    if not env.get(name, "").strip():
+        return None
+    return _int(env, name, 0, minimum)
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -62,7 +69,8 @@ class Settings:
     secret_key: str | None = None
 
     max_concurrency: int = 5
-    max_running_per_user: int = 3
+    #: None: no per-user cap, a lone author may use every slot (fairness orders users, see Supervisor._pick).
+    max_running_per_user: int | None = None
     max_unfinished_per_user: int = 50
     max_attempts: int = 3
     lease_seconds: float = 30.0
@@ -84,9 +92,24 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False
+    # Password hashes computed at once (a dedicated thread pool): a burst of logins queues there.
+    password_hash_threads: int = 1
+    login_failures_per_username: int = 10
+    login_failures_per_address: int = 100
+    login_window_seconds: int = 15 * 60
+    # How long a process trusts its cached copy of an account's token state when it has
+    # heard no change (PostgreSQL NOTIFY says so at once; this bounds a lost notification).
+    auth_cache_seconds: float = 30.0
+
+    # novawrite serve's HTTP limits (uvicorn; see docs/deploy.md)
+    limit_concurrency: int = 10_000
+    keep_alive_seconds: int = 5
+    max_header_bytes: int = 64 * 1024
+    header_timeout_seconds: float = 10.0
 
     stream_ping_seconds: float = 15.0
     stream_max_seconds: float = 300.0
+    max_streams_per_user: int = 20
     stream_queue_size: int = 256
     chunk_flush_seconds: float = 0.25
     chunk_flush_bytes: int = 2048
@@ -112,7 +135,7 @@ class Settings:
             database_url=env.get("NOVAWRITE_DATABASE_URL") or cls.database_url,
             secret_key=env.get("NOVAWRITE_SECRET_KEY") or None,
             max_concurrency=_int(env, "NOVAWRITE_MAX_CONCURRENCY", 5, minimum=1),
-            max_running_per_user=_int(env, "NOVAWRITE_MAX_RUNNING_PER_USER", 3, minimum=1),
+            max_running_per_user=_optional_int(env, "NOVAWRITE_MAX_RUNNING_PER_USER", minimum=1),
             max_unfinished_per_user=_int(env, "NOVAWRITE_MAX_UNFINISHED_PER_USER", 50, minimum=1),
             max_attempts=_int(env, "NOVAWRITE_MAX_ATTEMPTS", 3, minimum=1),
             lease_seconds=_float(env, "NOVAWRITE_LEASE_SECONDS", 30.0),
@@ -132,8 +155,20 @@ class Settings:
             argon2_time_cost=_int(env, "NOVAWRITE_ARGON2_TIME_COST", 3, minimum=1),
             argon2_memory_kib=_int(env, "NOVAWRITE_ARGON2_MEMORY_KIB", 65536, minimum=8),
             cookie_secure=_bool(env, "NOVAWRITE_COOKIE_SECURE", False),
+            password_hash_threads=_int(
+                env, "NOVAWRITE_PASSWORD_HASH_THREADS", max(1, (os.cpu_count() or 2) // 2), minimum=1
+            ),
+            login_failures_per_username=_int(env, "NOVAWRITE_LOGIN_FAILURES_PER_USERNAME", 10, minimum=1),
+            login_failures_per_address=_int(env, "NOVAWRITE_LOGIN_FAILURES_PER_ADDRESS", 100, minimum=1),
+            login_window_seconds=_int(env, "NOVAWRITE_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1),
+            auth_cache_seconds=_float(env, "NOVAWRITE_AUTH_CACHE_SECONDS", 30.0),
+            limit_concurrency=_int(env, "NOVAWRITE_LIMIT_CONCURRENCY", 10_000, minimum=1),
+            keep_alive_seconds=_int(env, "NOVAWRITE_KEEP_ALIVE_SECONDS", 5, minimum=1),
+            max_header_bytes=_int(env, "NOVAWRITE_MAX_HEADER_BYTES", 64 * 1024, minimum=1024),
+            header_timeout_seconds=_float(env, "NOVAWRITE_HEADER_TIMEOUT_SECONDS", 10.0),
             stream_ping_seconds=_float(env, "NOVAWRITE_STREAM_PING_SECONDS", 15.0),
             stream_max_seconds=_float(env, "NOVAWRITE_STREAM_MAX_SECONDS", 300.0),
+            max_streams_per_user=_int(env, "NOVAWRITE_MAX_STREAMS_PER_USER", 20, minimum=1),
             access_log=_bool(env, "NOVAWRITE_ACCESS_LOG", False),
             metrics_enabled=_bool(env, "NOVAWRITE_METRICS", True),
             metrics_token=env.get("NOVAWRITE_METRICS_TOKEN") or None,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import ClassVar
 
+from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
-from novawrite.engine.bus import Subscription
 from novawrite.engine.events import TaskEvent, sse_bytes
+from novawrite.engine.streams import EventStreams, Place, Snapshot
 from novawrite.errors import ValidationFailed
-from novawrite.generators.registry import TaskKind
+from novawrite.generators.kind import TaskKind
 from novawrite.web.http import JSON, dumps
 from novawrite.web.routing import ApiRouter, Call
 from novawrite.web.schemas import (
@@ -24,41 +26,47 @@ from novawrite.web.schemas import (
     TaskOut,
     TaskOutputOut,
 )
-from novawrite.web.sse import PING, EventStream
 
 router = ApiRouter("tasks")
 log = logging.getLogger("novawrite.web")
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_SEQ = 2**31 - 1
+PING = b": ping\n\n"
 
 
 def task_response(task: dict, status: int = 200) -> Response:  # type: ignore[type-arg]
     return JSON(task, status_code=status, headers={"Location": f"/api/tasks/{task['id']}"})
 
 
+def submit_route(task_type: str) -> str:
+    """A kind's submit route: ``generate_outline`` is ``/api/ai/generate-outline``."""
+    return "/api/ai/" + task_type.replace("_", "-")
+
+
 def generation_router(kinds: Mapping[str, TaskKind]) -> ApiRouter:
     """One submit route per generation kind."""
     ai = ApiRouter("generation")
     for kind in kinds.values():
+        route = submit_route(kind.task_type)
         ai.route(
             "POST",
-            kind.route,
+            route,
             summary=f"Start a {kind.task_type} task (202; an Idempotency-Key repeat is 200)",
             body=kind.params,
             response=TaskOut,
             status=202,
             errors=(409, 429),
-        )(_submit_handler(kind))
+        )(_submit_handler(kind, route))
     return ai
 
 
-def _submit_handler(kind: TaskKind):  # type: ignore[no-untyped-def]
+def _submit_handler(kind: TaskKind, route: str):  # type: ignore[no-untyped-def]
     async def submit(call: Call) -> Response:
         key = call.request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not 1 <= len(key) <= 200:
             raise ValidationFailed([{"field": "header.Idempotency-Key", "message": "Must be 1-200 characters"}])
-        submitted = await call.services.tasks.submit(call.user.id, kind, call.body, key)
+        submitted = await call.services.tasks.submit(call.user.id, kind, call.body, key, route=route)
         return task_response(submitted.task, 202 if submitted.created else 200)
 
     submit.__name__ = f"submit_{kind.task_type}"
@@ -161,119 +169,19 @@ async def retry_task(call: Call) -> Response:
 # --- Server-Sent Events ---------------------------------------------------------------
 
 
-def _last_event_id(request: Request) -> int:
-    raw = request.headers.get("last-event-id")
-    if raw is None:
-        raw = request.query_params.get("last_event_id")
-    raw = (raw or "").strip()
-    if not (raw.isascii() and raw.isdigit()):
-        return 0
-    # Any value past the largest seq a task can have replays nothing (seq is a 32-bit INTEGER).
-    return MAX_SEQ if len(raw) > 10 else min(int(raw), MAX_SEQ)
-
-
-T = TypeVar("T")
-_reads: set[asyncio.Task[Any]] = set()
-
-
-async def _read_to_the_end(read: Awaitable[T]) -> T:
-    """A stream's database read, finished even if the client leaves meanwhile.
-
-    A client leaving cancels its stream. Cancelled mid-query, SQLAlchemy throws the
-    pooled connection away: a new PostgreSQL backend for every client that leaves at
-    that moment, and on SQLite an error logged for the close task it abandons.
-    """
-    task = asyncio.ensure_future(read)
-    _reads.add(task)
-    task.add_done_callback(_forget)
-    return await asyncio.shield(task)
-
-
-def _forget(task: asyncio.Task[Any]) -> None:
-    _reads.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: whoever awaited it may have left
-
-
-async def _live(subscription: Subscription, deadline: float, ping_seconds: float) -> AsyncIterator[TaskEvent | None]:
-    """Events from a subscription, and None (a ping) whenever nothing has gone out for
-    ``ping_seconds`` (API.md: a ping at least every 15 s while idle), until the subscription
-    is dropped or closed or the stream's lifetime ends.
-
-    One timer per stream, re-armed for when the next ping would be due, instead of a
-    timeout on every wait (a timer per wait costs as much as the rest of a delivery).
-    """
-    loop = asyncio.get_running_loop()
-    last_out = loop.time()
-    timer: asyncio.TimerHandle
-
-    def check() -> None:
-        nonlocal timer
-        now = loop.time()
-        due = last_out + ping_seconds
-        if now >= due or now >= deadline:
-            subscription.poke()
-            due = now + ping_seconds
-        timer = loop.call_later(max(0.0, min(due, deadline) - now), check)
-
-    timer = loop.call_later(max(0.0, min(last_out + ping_seconds, deadline) - last_out), check)
-    try:
-        while loop.time() < deadline:
-            event = await subscription.get()
-            if event is None and (subscription.dropped or subscription.closed):
-                return
-            last_out = loop.time()
-            yield event
-    finally:
-        timer.cancel()
-
-
 @router.route(
     "GET",
     "/api/tasks/{task_id}/events",
     summary="A task's progress stream (SSE, resumable)",
     media_type="text/event-stream",
+    errors=(429,),
 )
 async def task_events(call: Call) -> Response:
-    services = call.services
-    task_id = call.path_param("task_id")
-    user_id = call.user.id
-    after = _last_event_id(call.request)
-    await services.tasks.poll(user_id, task_id)  # 404 before the stream starts
-    deadline = asyncio.get_running_loop().time() + services.settings.stream_max_seconds
-    ping_seconds = services.settings.stream_ping_seconds
-
-    async def body() -> AsyncIterator[bytes]:
-        async with services.bus.task(task_id) as subscription:  # subscribe first, then replay
-            row, stored = await _read_to_the_end(services.tasks.replay(user_id, task_id, after))
-            finished = row.status in ("completed", "failed", "cancelled")
-            last = after
-            for event in stored:
-                yield event.wire
-                last = event.seq
-                if event.terminal:
-                    return
-            del row, stored  # an open stream keeps only what it needs
-            if finished:
-                return
-            async for event in _live(subscription, deadline, ping_seconds):
-                if event is None:
-                    yield PING
-                    continue
-                if event.seq <= last:
-                    continue
-                if event.seq > last + 1:  # published out of order: fill the gap from the database
-                    _, missing = await _read_to_the_end(services.tasks.replay(user_id, task_id, last))
-                    for earlier in missing:
-                        if earlier.seq < event.seq:
-                            yield earlier.wire
-                            last = earlier.seq
-                yield event.wire
-                last = event.seq
-                if event.terminal:
-                    return
-
-    return EventStream(body())
+    streams: EventStreams = call.services.streams
+    task_id, user_id = call.path_param("task_id"), call.user.id
+    await call.services.tasks.poll(user_id, task_id)  # 404 before the stream starts
+    place = streams.open(user_id)
+    return EventStream(streams.task(user_id, task_id, last_event_id(call.request), _frame), place)
 
 
 @router.route(
@@ -281,19 +189,80 @@ async def task_events(call: Call) -> Response:
     "/api/events",
     summary="All of the user's task events (SSE): a snapshot, then live events",
     media_type="text/event-stream",
+    errors=(429,),
 )
 async def user_events(call: Call) -> Response:
-    services = call.services
-    user_id = call.user.id
-    deadline = asyncio.get_running_loop().time() + services.settings.stream_max_seconds
-    ping_seconds = services.settings.stream_ping_seconds
+    streams: EventStreams = call.services.streams
+    place = streams.open(call.user.id)
+    return EventStream(streams.user(call.user.id, _frame), place)
 
-    async def body() -> AsyncIterator[bytes]:
-        async with services.bus.user(user_id) as subscription:
-            yield sse_bytes(
-                None, "snapshot", dumps({"items": await _read_to_the_end(services.tasks.active(user_id))}).decode()
-            )
-            async for event in _live(subscription, deadline, ping_seconds):
-                yield PING if event is None else event.wire
 
-    return EventStream(body())
+def last_event_id(request: Request) -> int:
+    """The Last-Event-ID header, else the ``last_event_id`` query parameter; 0 unless a non-negative integer."""
+    raw = request.headers.get("last-event-id")
+    if raw is None:
+        given = request.query_params.getlist("last_event_id")
+        raw = given[0] if len(given) == 1 else None  # repeated: not one value, so 0 like any bad one
+    raw = (raw or "").strip()
+    if not (raw.isascii() and raw.isdigit()):
+        return 0
+    digits = raw.lstrip("0")
+    # Past the largest seq a task can have (seq is a 32-bit INTEGER) replays nothing; the length
+    # is checked first because int() refuses strings of more than 4,300 digits.
+    return MAX_SEQ if len(digits) > 10 else min(int(digits or "0"), MAX_SEQ)
+
+
+def _frame(item: TaskEvent | Snapshot | None) -> bytes:
+    """A stream item's SSE frame: an event's own bytes (encoded once, the same for every reader;
+    sse-starlette sends bytes as they are), a ping comment, the snapshot."""
+    if item is None:
+        return PING
+    if isinstance(item, TaskEvent):
+        return item.wire
+    return sse_bytes(None, "snapshot", dumps({"items": item.items}).decode())
+
+
+class EventStream(EventSourceResponse):
+    """sse-starlette's response for frames that are already SSE bytes, holding one of the user's
+    stream places until it ends.
+
+    sse-starlette ends it when the body ends, when the client disconnects, when one send
+    has not returned within ``send_timeout`` (the client stopped reading; it catches up
+    with Last-Event-ID when it reads again), and when uvicorn is told to exit. Its own
+    ping is off: the body pings once nothing has gone out for the ping interval.
+    """
+
+    #: The response headers, the same for every stream: encoded once and shared (each stream
+    #: would otherwise keep its own dozen header objects for as long as it is open).
+    _raw_headers: ClassVar[list[tuple[bytes, bytes]] | None] = None
+
+    def __init__(self, frames: AsyncIterator[bytes], place: Place | None = None, send_timeout: float = 30.0) -> None:
+        super().__init__(frames, headers={"Cache-Control": "no-cache"}, ping=0, send_timeout=send_timeout)
+        if EventStream._raw_headers is None:
+            EventStream._raw_headers = self.raw_headers
+        self.raw_headers = list(EventStream._raw_headers)
+        self.place = place
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            _quiet_cut_streams()
+            log.info("%s: the client read nothing for %s s, stream ended", scope["path"], self.send_timeout)
+        finally:
+            if self.place is not None:
+                self.place.release()
+
+
+class _CutStreams(logging.Filter):
+    """uvicorn logs a response that returned unfinished as an error; a stream cut because
+    its client stopped reading returns so by design (logged above, at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+def _quiet_cut_streams() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _CutStreams) for f in logger.filters):
+        logger.addFilter(_CutStreams())

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from novawrite.errors import AppError, TooManyTasks, ValidationFailed
+from novawrite.errors import AppError, TooManyAttempts, TooManyStreams, TooManyTasks, ValidationFailed
 from novawrite.web.http import JSON
 
 log = logging.getLogger("novawrite.web")
@@ -26,9 +26,14 @@ STATUS_BY_CODE = {
     "chapter_has_content": 409,
     "idempotency_key_reused": 409,
     "username_taken": 409,
+    "name_taken": 409,
+    "precondition_failed": 412,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
     "validation_error": 422,
     "too_many_tasks": 429,
+    "too_many_streams": 429,
+    "too_many_attempts": 429,
     "internal_error": 500,
 }
 
@@ -39,6 +44,7 @@ CODE_BY_STATUS = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "validation_error",
     500: "internal_error",
 }
@@ -60,7 +66,7 @@ async def app_error(request: Request, exc: Exception) -> Response:
     details = None
     if isinstance(exc, ValidationFailed):
         details = exc.details
-    if isinstance(exc, TooManyTasks):
+    if isinstance(exc, (TooManyTasks, TooManyStreams, TooManyAttempts)):
         headers["Retry-After"] = str(exc.retry_after)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
