@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from novawrite.db.models import Task, TaskEvent, utcnow
 from novawrite.generators.base import GenerationContext, RetryPolicy
-from novawrite.generators.registry import TaskKind
+from novawrite.generators.kind import TaskKind
 from novawrite.providers.base import ProviderError
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
@@ -313,7 +313,6 @@ async def test_while_text_streams_a_progress_change_waits_for_the_flush_interval
 
     kind = TaskKind(
         task_type="generate_outline",
-        route="/api/ai/generate-outline",
         params=GateParams,
         result=GateResult,
         generate=generate,

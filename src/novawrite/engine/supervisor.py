@@ -2,8 +2,9 @@
 
 One per process, started and stopped by the app's lifespan. The dispatcher sleeps
 until a submit wakes it (or the periodic sweep for expired leases comes due), then
-fills free slots: round-robin across users (the user served longest ago first),
-oldest task first within a user, no user over ``max_running_per_user``.
+fills every free slot (work-conserving: a lone user may take them all): when users
+compete, the user served longest ago goes first (see ``_pick``), oldest task first
+within a user, and no user over ``max_running_per_user`` when the operator set one.
 
 A runner is an asyncio task named after its task. Cancelling it stops the
 provider call (the HTTP stream closes with the task). Whatever ends a runner,
@@ -35,7 +36,7 @@ from novawrite.engine.progress import TaskProgress
 from novawrite.engine.snapshot import NovelGone, load_novel_view
 from novawrite.engine.store import Claimed, LeaseLost, TaskStore
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, RetryPolicy
-from novawrite.generators.registry import TaskKind
+from novawrite.generators.kind import TaskKind
 from novawrite.metrics import Metrics
 from novawrite.providers.base import Provider, ProviderError
 from novawrite.settings import Settings
@@ -170,17 +171,25 @@ class Supervisor:
             if not picked:
                 return
             claimed = await self.store.claim_many(picked, self.owner, self.settings.lease_seconds)
-            for task, event in claimed:
-                self._served[task.user_id] = next(self._turn)
+            order = {pk: i for i, pk in enumerate(picked)}
+            for task, event in sorted(claimed, key=lambda c: order[c[0].pk]):
+                self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
                 self.bus.publish(event)
                 self._start(task)
 
     def _pick(self, heads: list[tuple[int, int]], running: dict[int, int], free: int) -> list[int]:
-        """Up to ``free`` pending pks, round-robin over users (served longest ago first), within each user's cap."""
+        """Up to ``free`` pending pks from ``heads`` ((user, pk), oldest first within a user), round-robin over users.
+
+        Users go in the order this process last served them: one it has never served
+        first (among those, the one with the fewest tasks running anywhere, then the
+        one whose task has waited longest), then the one served longest ago. No cap
+        unless ``max_running_per_user`` is set: a lone user takes every free slot.
+        """
+        cap = self.settings.max_running_per_user
         queues: dict[int, list[int]] = {}
         for user, pk in heads:
             queues.setdefault(user, []).append(pk)
-        order = sorted(queues, key=lambda u: (self._served.get(u, -1), queues[u][0]))
+        order = sorted(queues, key=lambda u: (self._served.get(u, -1), running.get(u, 0), queues[u][0]))
         taken: dict[int, int] = {}
         picked: list[int] = []
         while len(picked) < free:
@@ -188,10 +197,11 @@ class Supervisor:
             for user in order:
                 if len(picked) >= free:
                     break
-                if queues[user] and running.get(user, 0) + taken.get(user, 0) < self.settings.max_running_per_user:
-                    picked.append(queues[user].pop(0))
-                    taken[user] = taken.get(user, 0) + 1
-                    progressed = True
+                if not queues[user] or (cap is not None and running.get(user, 0) + taken.get(user, 0) >= cap):
+                    continue
+                picked.append(queues[user].pop(0))
+                taken[user] = taken.get(user, 0) + 1
+                progressed = True
             if not progressed:
                 break
         return picked

@@ -9,10 +9,19 @@ every value a body model accepts, because the database cannot store anything els
 strings have no NUL character and integers fit in 64 bits; members the model ignores
 are not looked into. ``openapi_document`` publishes both rules
 (``BODY_STRING_PATTERN``, ``format: int64``).
+
+A request that carries a body (a ``Content-Length`` above 0, or any
+``Transfer-Encoding``) must say it is JSON (``require_json_body``, 415), on every
+method, before anything reads it: a cross-site form (``text/plain``, urlencoded,
+multipart) never reaches a handler. A request without a body (``logout``, ``cancel``,
+a GET) may send any Content-Type or none.
+
+JSON responses are ``Cache-Control: no-store``: they hold a user's data.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -21,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from novawrite.errors import InvalidJson, PayloadTooLarge, ValidationFailed
+from novawrite.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_BODY_BYTES = 1024 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -35,11 +44,52 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_UTC_Z)
 
 
+NO_STORE = (b"cache-control", b"no-store")
+
+
 class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return content if isinstance(content, bytes) else dumps(content)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers(headers)
+        if headers is None or not any(name.lower() == "cache-control" for name in headers):
+            self.raw_headers.append(NO_STORE)
+
+
+def require_json_body(request: Request) -> None:
+    """415 when the request has a body that is not ``application/json`` (a charset of UTF-8 is fine)."""
+    content_type = b""
+    has_body = False
+    for name, value in request.scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            has_body = has_body or not value.isdigit() or int(value) > 0
+        elif name == b"transfer-encoding":
+            has_body = True
+    if has_body and not _is_json(content_type):
+        raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json)")
+
+
+def _is_json(content_type: bytes) -> bool:
+    media_type, *parameters = content_type.decode("latin-1").split(";")
+    if media_type.strip().lower() != "application/json":
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if not parameter.strip():
+            continue
+        if name.strip().lower() != "charset":
+            return False
+        try:
+            if codecs.lookup(value.strip().strip('"')).name not in ("utf-8", "ascii"):
+                return False
+        except LookupError:
+            return False
+    return True
 
 
 async def read_body(request: Request) -> bytes:
@@ -106,10 +156,3 @@ def _unstorable(value: Any, path: str = "") -> dict[str, str] | None:
         if found is not None:
             return found
     return None
-
-
-def parse_query(params: Mapping[str, str], model: type[M]) -> M:
-    try:
-        return model.model_validate(dict(params))
-    except ValidationError as error:
-        raise ValidationFailed(validation_details(error, "query")) from None

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from novawrite.web.auth import CurrentUser, authenticate
-from novawrite.web.http import BODY_STRING_PATTERN, parse_body, parse_query
+from novawrite.web.auth import CurrentUser, authenticate, public_request
+from novawrite.web.http import BODY_STRING_PATTERN, parse_body, require_json_body
+from novawrite.web.query import parse_query
 
 
 @dataclass
@@ -55,7 +56,8 @@ class Endpoint:
     status: int
     auth: bool
     extra_statuses: tuple[int, ...]
-    media_type: str
+    #: The response's media type, or several when a query chooses (an export's formats).
+    media_type: str | tuple[str, ...]
 
 
 class ApiRouter:
@@ -75,7 +77,7 @@ class ApiRouter:
         status: int = 200,
         auth: bool = True,
         errors: tuple[int, ...] = (),
-        media_type: str = "application/json",
+        media_type: str | tuple[str, ...] = "application/json",
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -108,7 +110,8 @@ def _dispatch(specs: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Respo
 
 def _endpoint(spec: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        user = await authenticate(request) if spec.auth else CurrentUser.anonymous()
+        user = await authenticate(request) if spec.auth else public_request(request)
+        require_json_body(request)  # after 401 and 403, before anything reads the body
         body = await parse_body(request, spec.body) if spec.body is not None else None
         query = parse_query(request.query_params, spec.query) if spec.query is not None else None
         return await spec.handler(Call(request, user, body, query))
@@ -178,12 +181,13 @@ def openapi_document(endpoints: list[Endpoint], *, title: str, version: str) -> 
                 "content": {e.media_type: {"schema": schema_ref(e.response, "serialization")}},
             }
         else:
-            responses[str(e.status)] = {"description": e.summary, "content": {e.media_type: {"schema": {}}}}
+            media_types = (e.media_type,) if isinstance(e.media_type, str) else e.media_type
+            responses[str(e.status)] = {"description": e.summary, "content": {m: {"schema": {}} for m in media_types}}
         statuses = set(e.extra_statuses) | {404, 405, 500}
         if e.auth:
             statuses |= {401}
-            if e.method in {"POST", "PATCH", "DELETE"}:
-                statuses |= {403}
+        if e.method in {"POST", "PUT", "PATCH", "DELETE"}:
+            statuses |= {403, 415}  # CSRF token or same-origin check; a body that is not JSON
         if e.body is not None:
             statuses |= {400, 413, 422}
         if e.query is not None:

@@ -1,21 +1,107 @@
 // Live task updates for a whole page: ONE EventSource on /api/events (a snapshot
 // of the active tasks, then every event of the author's tasks), or, when the
 // browser has no EventSource or the stream keeps failing, polling of the tasks
-// the page watches: GET /api/tasks/{id} every 2 s with If-None-Match, until each
-// reaches a terminal status. Everything stops when the page is hidden for good
-// (pagehide), so nothing keeps polling after unload.
+// the page watches: one poller per task, GET /api/tasks/{id} with If-None-Match
+// 2 s after its last answer, until the task reaches a terminal status. Everything
+// stops when the page is hidden for good (pagehide), so nothing keeps polling
+// after unload.
+//
+// Every GET /api/tasks/{id} of the page goes through one TaskReader (getTask for
+// the pages, the pollers here): never two requests for one task in flight at once.
 //
 // Listeners receive one of:
 //   {kind: "snapshot", tasks: [Task]}            after (re)connecting the stream
 //   {kind: "event", event: "progress", data: {task_id, seq, status, progress, message, ...}}
 //   {kind: "task", task: Task, previous: status|undefined}   a polled task that changed
 
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { isTerminal } from "./dom.js";
 
 const POLL_MS = 2000;
 const MAX_STREAM_FAILURES = 3;
 const EVENT_TYPES = ["status", "progress", "chunk", "completed", "failed", "cancelled"];
+
+/**
+ * GET /api/tasks/{id}, one request per task at a time. Callers in the same moment
+ * (one event handled by several listeners) share one request, sent once they all
+ * asked; a caller while a request is out gets the next one, sent when that one
+ * returns, so its answer is never older than its call (a poller may take the one
+ * that is out). Each task's last body and ETag are kept: requests carry
+ * If-None-Match, and a 304 answers with the kept body.
+ *
+ * An answer is {status, entry: {task, etag, version, at}} when the task was read
+ * (200 or 304), else {status: HTTP status, body} or {status: 0, error} (offline, aborted).
+ */
+class TaskReader {
+  #kept = new Map(); // task id -> {task, etag, version, at}
+  #flights = new Map(); // task id -> {promise, sent, next: {promise, resolve} | null}
+  #abort = new AbortController();
+  #versions = 0;
+
+  read(id, { fresh = true } = {}) {
+    const flight = this.#flights.get(id);
+    if (!flight) return this.#launch(id).promise;
+    if (!flight.sent || !fresh) return flight.promise;
+    if (!flight.next) {
+      let resolve;
+      const promise = new Promise((done) => (resolve = done));
+      flight.next = { promise, resolve };
+    }
+    return flight.next.promise;
+  }
+
+  kept(id) {
+    return this.#kept.get(id) ?? null;
+  }
+
+  abort() {
+    this.#abort.abort();
+    this.#abort = new AbortController();
+  }
+
+  #launch(id) {
+    const flight = { promise: null, sent: false, next: null };
+    this.#flights.set(id, flight);
+    flight.promise = (async () => {
+      await null; // leave once the current handler is done: whoever asks in it shares this request
+      flight.sent = true;
+      const answer = await this.#send(id);
+      if (flight.next) flight.next.resolve(this.#launch(id).promise); // the one asked for meanwhile, now
+      else this.#flights.delete(id);
+      return answer;
+    })();
+    return flight;
+  }
+
+  async #send(id) {
+    const kept = this.#kept.get(id);
+    const headers = kept?.etag ? { "If-None-Match": kept.etag } : {};
+    try {
+      const response = await api("GET", `/api/tasks/${encodeURIComponent(id)}`, { headers, signal: this.#abort.signal, raw: true });
+      if (response.status === 304 && kept) {
+        kept.at = performance.now();
+        return { status: 304, entry: kept };
+      }
+      const body = await response.json().catch(() => null);
+      if (!response.ok || !body) return { status: response.ok ? 0 : response.status, body };
+      const entry = { task: body, etag: response.headers.get("ETag"), version: ++this.#versions, at: performance.now() };
+      this.#kept.set(id, entry);
+      return { status: 200, entry };
+    } catch (error) {
+      return { status: 0, error };
+    }
+  }
+}
+
+const reader = new TaskReader();
+
+/** The task as the server has it now (a copy of the page's own); throws an ApiError as api() does. */
+export async function getTask(id) {
+  const answer = await reader.read(String(id));
+  if (answer.entry) return structuredClone(answer.entry.task);
+  if (answer.error) throw answer.error;
+  throw new ApiError(answer.status, answer.body);
+}
 
 export class Live {
   constructor() {
@@ -24,14 +110,11 @@ export class Live {
     this.lastSeq = new Map(); // task id -> highest seq delivered (events are deduped by it)
     this.status = new Map(); // task id -> last known status
     this.watched = new Set(); // task ids to poll in polling mode
-    this.etags = new Map();
+    this.pollers = new Map(); // task id -> {timer, busy, last}: one poller per task
+    this.shown = new Map(); // task id -> version of the last body emitted (or known to the page)
     this.mode = "idle";
     this.source = null;
     this.failures = 0;
-    this.timer = null;
-    this.abort = null;
-    this.inflight = false;
-    this.again = false;
     this.stopped = false;
     addEventListener("pagehide", () => this.stop());
     addEventListener("pageshow", (event) => {
@@ -126,83 +209,78 @@ export class Live {
   /** Follow a task (an id or a Task) in polling mode; harmless in stream mode. */
   watch(taskOrId) {
     const id = String(typeof taskOrId === "object" ? taskOrId.id : taskOrId);
-    if (typeof taskOrId === "object" && taskOrId.status) this.status.set(id, taskOrId.status);
+    if (typeof taskOrId === "object" && taskOrId.status) {
+      this.status.set(id, taskOrId.status);
+      const kept = reader.kept(id);
+      // The page already shows what the reader holds: a 304 on it is no news.
+      if (kept && kept.task.updated_at === taskOrId.updated_at && kept.task.status === taskOrId.status) {
+        this.shown.set(id, kept.version);
+      }
+    }
     this.watched.add(id);
-    if (this.mode === "polling") this.schedule(0);
+    this.pollSoon(id);
   }
 
   startPolling() {
     if (this.stopped) return;
     this.setMode("polling");
-    this.schedule(0);
+    for (const id of this.watched) this.pollSoon(id);
   }
 
-  schedule(delay) {
-    if (this.stopped || this.mode !== "polling") return;
-    if (this.inflight) {
-      this.again = true;
-      return;
-    }
-    if (this.timer !== null) {
-      if (delay > 0) return;
-      clearTimeout(this.timer);
-    }
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.pollOnce();
+  /** Arm the task's poller for POLL_MS after the task's last answer (at once if none), unless it is armed or out. */
+  pollSoon(id) {
+    if (this.stopped || this.mode !== "polling" || !this.watched.has(id) || isTerminal(this.status.get(id))) return;
+    let poller = this.pollers.get(id);
+    if (!poller) this.pollers.set(id, (poller = { timer: null, busy: false, last: -Infinity }));
+    if (poller.timer !== null || poller.busy) return;
+    const since = Math.max(poller.last, reader.kept(id)?.at ?? -Infinity);
+    const delay = Math.max(0, since + POLL_MS - performance.now());
+    poller.timer = setTimeout(() => {
+      poller.timer = null;
+      this.poll(id, poller);
     }, delay);
   }
 
-  async pollOnce() {
-    const ids = [...this.watched].filter((id) => !isTerminal(this.status.get(id)));
-    if (!ids.length || this.stopped) return; // idle until the next watch()
-    this.inflight = true;
-    this.abort = new AbortController();
+  async poll(id, poller) {
+    const since = Math.max(poller.last, reader.kept(id)?.at ?? -Infinity);
+    if (performance.now() - since < POLL_MS) {
+      this.pollSoon(id); // the page read the task meanwhile: wait from that answer
+      return;
+    }
+    poller.busy = true;
+    let answer;
     try {
-      await Promise.all(ids.map((id) => this.pollTask(id, this.abort.signal)));
+      answer = await reader.read(id, { fresh: false });
     } finally {
-      this.inflight = false;
-      this.abort = null;
+      poller.busy = false;
+      poller.last = performance.now();
     }
-    if (this.again) {
-      this.again = false;
-      this.schedule(0);
-    } else if ([...this.watched].some((id) => !isTerminal(this.status.get(id)))) {
-      this.schedule(POLL_MS);
-    }
+    if (this.stopped) return;
+    this.take(id, answer);
+    this.pollSoon(id);
   }
 
-  async pollTask(id, signal) {
-    const headers = {};
-    const etag = this.etags.get(id);
-    if (etag) headers["If-None-Match"] = etag;
-    let response;
-    try {
-      response = await api("GET", `/api/tasks/${encodeURIComponent(id)}`, { headers, signal, raw: true });
-    } catch {
-      return; // offline or aborted: try again next round
-    }
-    if (response.status === 304) return;
-    if (response.status === 404) {
+  take(id, answer) {
+    if (answer.status === 404) {
       this.status.set(id, "cancelled"); // gone (e.g. its novel was deleted): stop polling it
       this.watched.delete(id);
       return;
     }
-    if (!response.ok) return;
-    const task = await response.json().catch(() => null);
-    if (!task || this.stopped) return;
-    const tag = response.headers.get("ETag");
-    if (tag) this.etags.set(id, tag);
+    const entry = answer.entry;
+    if (!entry || this.shown.get(id) === entry.version) return; // offline, or nothing new
+    this.shown.set(id, entry.version);
     const previous = this.status.get(id);
-    this.status.set(id, task.status);
-    this.emit({ kind: "task", task, previous });
+    this.status.set(id, entry.task.status);
+    this.emit({ kind: "task", task: structuredClone(entry.task), previous });
   }
 
   stop() {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.abort?.abort();
+    for (const poller of this.pollers.values()) {
+      clearTimeout(poller.timer);
+      poller.timer = null;
+    }
+    reader.abort();
     this.source?.close();
     this.source = null;
   }
@@ -255,7 +333,7 @@ export class TaskLookup {
     this.#pending.set(id, update);
     let task = null;
     try {
-      task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
+      task = await getTask(id);
     } catch {
       /* gone already */
     }

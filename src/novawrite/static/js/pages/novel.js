@@ -8,7 +8,7 @@ import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTermi
 import { t, kindLabel, wordsLabel } from "../i18n.js";
 import { KINDS } from "../kinds.js";
 import { initShell } from "../shell.js";
-import { TaskLookup, taskUpdate } from "../live.js";
+import { TaskLookup, getTask, taskUpdate } from "../live.js";
 import { TaskCard } from "../taskcard.js";
 
 const novelId = document.body.dataset.novelId;
@@ -258,7 +258,7 @@ function onLive(update) {
       const chapterTask = [...chapterTasks.values()].find((c) => c.id === id);
       const status = card?.status ?? chapterTask?.status;
       if (!activeIds.has(id) && status && !isTerminal(status)) {
-        api("GET", `/api/tasks/${encodeURIComponent(id)}`)
+        getTask(id)
           .then((task) => onTaskState(id, task, task.status))
           .catch(() => {});
       }
@@ -354,7 +354,7 @@ form.addEventListener("submit", async (event) => {
 
 async function learnConflict(id) {
   try {
-    attach(await api("GET", `/api/tasks/${encodeURIComponent(id)}`));
+    attach(await getTask(id));
   } catch {
     /* finished meanwhile */
   }

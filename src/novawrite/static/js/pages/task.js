@@ -5,7 +5,7 @@ import { api, readEventStream } from "../api.js";
 import { h, replace, toast, setProgress, errorMessage, isTerminal } from "../dom.js";
 import { t, locale, kindLabel, statusLabel, formatDate, formatTime, formatNumber } from "../i18n.js";
 import { initShell } from "../shell.js";
-import { taskUpdate } from "../live.js";
+import { getTask, taskUpdate } from "../live.js";
 import { TextFollower } from "../textstream.js";
 
 const taskId = document.body.dataset.taskId;
@@ -185,7 +185,7 @@ async function replayEvents() {
 
 async function refresh() {
   try {
-    task = await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`);
+    task = await getTask(taskId);
   } catch (error) {
     toast(errorMessage(error), { kind: "error" });
     return;
@@ -271,7 +271,7 @@ retryButton.addEventListener("click", async () => {
 
 ({ live } = await initShell());
 try {
-  task = await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`);
+  task = await getTask(taskId);
 } catch (error) {
   if (error.status === 404) {
     root.hidden = true;
