@@ -4,7 +4,8 @@ A fresh migrated database per run (a SQLite file in a temporary folder, or a
 PostgreSQL database created and dropped around the run), the engine's parts
 wired the way the app's lifespan wires them, and users and novels seeded in
 bulk so that setting up never counts in a measurement. Everything runs on
-uvloop, as ``novawrite serve`` does under uvicorn.
+uvloop, as ``novawrite serve`` does under uvicorn. What the engine tests'
+kit already has (``tests.engine_kit``: a provider that asks no model) is reused.
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ from typing import Any, TypeVar
 
 import asyncpg
 import uvloop
-from pydantic import BaseModel
 from sqlalchemy import insert
+from tests.engine_kit import NullProvider as NullProvider  # the engine tests' provider that asks no model
 
 from novawrite.db import migrate
 from novawrite.db.engine import Database
 from novawrite.db.models import Novel, User, utcnow
 from novawrite.engine.bus import EventBus
 from novawrite.engine.supervisor import Supervisor
-from novawrite.generators.registry import TaskKind
-from novawrite.providers.base import Completion, Prompt, Provider, ProviderError
+from novawrite.generators.kind import TaskKind
+from novawrite.providers.base import Provider
 from novawrite.services.tasks import Tasks
 from novawrite.settings import Settings
 
@@ -123,23 +124,6 @@ def header(title: str, packages: Sequence[str], servers: Sequence[str], extra: M
     ]
     lines += [f"- {name}: {value}" for name, value in extra.items()]
     return "\n".join(lines)
-
-
-class NoModel:
-    """A provider for kinds that never ask a model; asking one is a bug in the benchmark."""
-
-    name = "none"
-    is_demo = True
-
-    async def generate_json(self, prompt: Prompt, schema: type[BaseModel]) -> Completion:
-        raise ProviderError("this benchmark asks no model", transient=False)
-
-    async def stream_text(self, prompt: Prompt) -> AsyncIterator[Completion]:
-        raise ProviderError("this benchmark asks no model", transient=False)
-        yield Completion("")  # makes this an async generator
-
-    async def aclose(self) -> None:
-        return None
 
 
 @dataclass

@@ -52,7 +52,7 @@ from bench.common import median, table, verdict
 from bench.engine_kit import (
     BACKENDS,
     Engine,
-    NoModel,
+    NullProvider,
     bounded,
     fresh_database,
     header,
@@ -65,7 +65,7 @@ from novawrite.db.models import Task, TaskEvent, TaskStatus
 from novawrite.engine.bus import Subscription
 from novawrite.engine.events import EventKind
 from novawrite.generators.base import GenerationContext
-from novawrite.generators.registry import TaskKind
+from novawrite.generators.kind import TaskKind
 from novawrite.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -97,7 +97,6 @@ async def apply_noop(session: Any, novel_id: int, params: Any, result: Any) -> N
 
 NOOP = TaskKind(
     task_type="bench_noop",
-    route="/api/ai/bench-noop",
     params=NoopParams,
     result=NoopResult,
     generate=generate_noop,
@@ -185,7 +184,7 @@ async def novawrite_trial(url: str, config: Config, tasks: int, users: int, prod
         sweep_seconds=60.0,
         stream_queue_size=tasks * EVENTS_PER_TASK,
     )
-    async with running_engine(settings, {NOOP.task_type: NOOP}, NoModel()) as engine:
+    async with running_engine(settings, {NOOP.task_type: NOOP}, NullProvider()) as engine:
         targets = await seed_novels(engine.db, users, tasks)
         owned = Counter(user for user, _ in targets)
         async with AsyncExitStack() as stack:

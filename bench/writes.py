@@ -57,6 +57,7 @@ from novawrite.engine.bus import Subscription
 from novawrite.engine.events import EventKind
 from novawrite.generators import chapter
 from novawrite.providers.base import Completion, Prompt, ProviderError, Usage
+from novawrite.services.kinds import default_kinds
 from novawrite.settings import Settings
 
 WINDOW = 0.25  # the goal: at most one write per 250 ms
@@ -287,7 +288,8 @@ async def _seed_chapter(engine: Engine) -> tuple[int, int, int]:
 async def measure(url: str, backend: str, args: argparse.Namespace) -> Result:
     provider = PacedProvider(args.chars, args.seconds, args.piece_chars)
     settings = Settings(database_url=url, sweep_seconds=60.0)
-    async with running_engine(settings, {chapter.KIND.task_type: chapter.KIND}, provider) as engine:
+    kind = default_kinds()["write_chapter_content"]
+    async with running_engine(settings, {kind.task_type: kind}, provider) as engine:
         user_id, novel_id, chapter_id = await _seed_chapter(engine)
         writes = WriteLog()
         writes.attach(engine)
@@ -295,7 +297,7 @@ async def measure(url: str, backend: str, args: argparse.Namespace) -> Result:
         params = chapter.ChapterParams(novel_id=novel_id, chapter_id=chapter_id, target_words=args.target_words)
         async with engine.bus.user(user_id) as subscription:
             reading = asyncio.ensure_future(live.read(subscription))
-            await engine.tasks.submit(user_id, chapter.KIND, params, None)
+            await engine.tasks.submit(user_id, kind, params, None)
             await bounded(reading, args.seconds * 3 + 30, "the chapter task to complete")
         async with engine.db.read() as conn:
             saved = (await conn.execute(select(Chapter.content).where(Chapter.id == chapter_id))).scalar_one()

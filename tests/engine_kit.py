@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from novawrite.db.models import Character
 from novawrite.generators.base import GenerationContext, RetryPolicy, retry_transient
-from novawrite.generators.registry import TaskKind
+from novawrite.generators.kind import TaskKind
 from novawrite.providers.base import Completion, Prompt, ProviderError
 from novawrite.settings import Settings
 from tests.waiting import until
@@ -101,14 +101,13 @@ class Gate:
 
         return call
 
-    def kind(self, task_type: str = "generate_outline", route: str = "/api/ai/generate-outline") -> TaskKind:
+    def kind(self, task_type: str = "generate_outline") -> TaskKind:
         async def apply(session: Any, novel_id: int, params: Any, result: Any) -> None:
             # One character per applied result: counting them proves exactly-once.
             session.add(Character(novel_id=novel_id, name=f"applied-{result.label}", role="", description=""))
 
         return TaskKind(
             task_type=task_type,
-            route=route,
             params=GateParams,
             result=GateResult,
             generate=self.generate,
@@ -124,6 +123,8 @@ async def applied_count(db: Any, novel_id: int) -> int:
 
 
 class NullProvider:
+    """A provider for kinds that never ask a model (engine tests, engine benchmarks): asking one is a bug."""
+
     name = "null"
     is_demo = True
 

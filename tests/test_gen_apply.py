@@ -20,6 +20,14 @@ from novawrite.db.models import (
     WorldSetting,
 )
 from novawrite.generators import chapter, characters, foreshadowings, outline, timeline_events, world_settings
+from novawrite.services.apply.chapter import apply_chapter
+from novawrite.services.apply.lists import (
+    apply_characters,
+    apply_foreshadowings,
+    apply_timeline_events,
+    apply_world_settings,
+)
+from novawrite.services.apply.outline import apply_outline as write_outline
 from novawrite.text import count_words
 
 
@@ -63,7 +71,7 @@ def make_outline(shape: dict[int, list[int]], tag: str) -> outline.OutlineResult
 
 async def apply_outline(db: Database, novel_id: int, result: outline.OutlineResult) -> None:
     async with db.session() as session:
-        await outline.apply(session, novel_id, outline.OutlineParams(novel_id=novel_id), result)
+        await write_outline(session, novel_id, outline.OutlineParams(novel_id=novel_id), result)
 
 
 async def chapters_by_key(db: Database, novel_id: int) -> dict[tuple[int, int], Chapter]:
@@ -139,7 +147,7 @@ async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id
         return characters.CharacterItem(name=name, role="ally", description="d", traits=["calm", " "], arc="a")
 
     async with db.session() as session:
-        await characters.apply(
+        await apply_characters(
             session,
             novel_id,
             characters.CharactersParams(novel_id=novel_id),
@@ -147,7 +155,7 @@ async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id
                 characters=[person(" mara  VALE "), person("Jonah"), person("jonah "), person("Iris")]
             ),
         )
-        await world_settings.apply(
+        await apply_world_settings(
             session,
             novel_id,
             world_settings.WorldSettingsParams(novel_id=novel_id),
@@ -158,7 +166,7 @@ async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id
                 ]
             ),
         )
-        await timeline_events.apply(
+        await apply_timeline_events(
             session,
             novel_id,
             timeline_events.TimelineEventsParams(novel_id=novel_id),
@@ -172,7 +180,7 @@ async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id
                 ]
             ),
         )
-        await foreshadowings.apply(
+        await apply_foreshadowings(
             session,
             novel_id,
             foreshadowings.ForeshadowingsParams(novel_id=novel_id),
@@ -226,7 +234,7 @@ async def test_chapter_apply_keeps_the_replaced_text_as_a_revision(db: Database,
     async def write(chapter_id: int, text: str) -> None:
         async with db.session() as session:
             result = chapter.ChapterResult(content=text, word_count=count_words(text), summary=f"about {text[:5]}")
-            await chapter.apply(
+            await apply_chapter(
                 session, novel_id, chapter.ChapterParams(novel_id=novel_id, chapter_id=chapter_id), result
             )
 

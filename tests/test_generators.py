@@ -20,10 +20,11 @@ from novawrite.generators.base import (
 from novawrite.generators.chapter_context import CONTEXT_BUDGET, estimate_tokens
 from novawrite.generators.outline import is_placeholder
 from novawrite.generators.prompts import name_key
-from novawrite.generators.registry import default_kinds
 from novawrite.providers.base import Completion, Prompt, ProviderError
 from novawrite.providers.demo import DemoProvider
+from novawrite.services.kinds import default_kinds
 from novawrite.text import count_words
+from novawrite.web.api_tasks import submit_route
 from tests.gen_support import ScriptedProvider, big_novel, context, make_novel
 
 LANGUAGES = ["zh", "en"]
@@ -388,7 +389,7 @@ def test_params_defaults_and_unknown_fields() -> None:
 
 def test_every_kind_is_registered_with_its_route() -> None:
     kinds = default_kinds()
-    assert {k: v.route for k, v in kinds.items()} == {
+    assert {k: submit_route(v.task_type) for k, v in kinds.items()} == {
         "generate_outline": "/api/ai/generate-outline",
         "generate_characters": "/api/ai/generate-characters",
         "generate_world_settings": "/api/ai/generate-world-settings",

@@ -6,9 +6,8 @@ snapshot taken when the task started), reports through ``ctx.progress`` and asks
 the model through ``ask_json`` / ``stream_with_retries`` below, which retry
 transient provider errors with backoff and repair invalid JSON once.
 
-Each kind's ``apply(session, novel_id, params, result)`` writes a result into
-the novel inside the transaction that marks the task completed; it lives in the
-kind's module but is the one place there that touches the database session.
+Writing a result into the novel is not a generator's business: each kind's
+``apply`` lives in ``novawrite.services.apply``.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from novawrite.providers.base import Completion, Prompt, Provider, ProviderError, Usage
+from novawrite.providers.requests import NovelRequest
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
@@ -122,8 +122,8 @@ class NovelView:
     foreshadowings: tuple[ForeshadowingView, ...] = ()
     target: TargetChapter | None = None
 
-    def as_context(self) -> dict[str, Any]:
-        """The novel's own fields, for ``Prompt.context``."""
+    def as_context(self) -> NovelRequest:
+        """The novel's own fields, which every prompt's request (``Prompt.context``) starts with."""
         return {
             "title": self.title,
             "genre": self.genre,

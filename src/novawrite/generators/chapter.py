@@ -14,17 +14,15 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from novawrite.db.models import Chapter, ChapterRevision
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, NovelView, stream_with_retries
 from novawrite.generators.chapter_context import CONTEXT_BUDGET, chapter_context, estimate_tokens, fit_tokens
 from novawrite.generators.prompts import clip, instructions_block, join_blocks, pick, system_prompt
-from novawrite.generators.registry import TaskKind
 from novawrite.providers.base import Prompt
+from novawrite.providers.requests import ChapterRequest
 from novawrite.text import count_words
 
-__all__ = ["CONTEXT_BUDGET", "KIND", "build_chapter_prompt", "estimate_tokens"]
+__all__ = ["CONTEXT_BUDGET", "build_chapter_prompt", "estimate_tokens"]
 
 # How much of the text so far a continuation prompt repeats after a cut stream.
 _CONTINUE_TOKENS = 1000
@@ -82,7 +80,7 @@ def build_chapter_prompt(novel: NovelView, params: ChapterParams, text_so_far: s
             + tail
         )
     target = novel.target
-    context = {
+    request: ChapterRequest = {
         **novel.as_context(),
         "chapter_number": target.chapter.number,
         "chapter_title": target.chapter.title,
@@ -95,10 +93,9 @@ def build_chapter_prompt(novel: NovelView, params: ChapterParams, text_so_far: s
         "previous_ending": clip(target.previous_ending[-200:], 200),
         "next_title": ctx.next_title,
         "instructions": params.instructions,
-        # The demo provider writes a deterministic text and skips what was already sent.
         "written_chars": len(text_so_far),
     }
-    return Prompt(kind="chapter", system=system_prompt(lang, json_output=False), user=user, context=context)
+    return Prompt(kind="chapter", system=system_prompt(lang, json_output=False), user=user, context=request)
 
 
 _SENTENCE = re.compile(r"[^。！？!?.…]+(?:[。！？!?.…]+[”\"’')）」』]*)?")
@@ -161,29 +158,3 @@ async def generate(ctx: GenerationContext) -> ChapterResult:
         max(shown, 99), pick(lang, f"第 {number} 章已写完，共 {final} 字", f"Chapter {number} written: {final} words")
     )
     return ChapterResult(content=text, word_count=final, summary=summarize(novel, text))
-
-
-async def apply(session: AsyncSession, novel_id: int, params: ChapterParams, result: ChapterResult) -> None:
-    chapter = await session.get(Chapter, params.chapter_id)
-    if chapter is None or chapter.novel_id != novel_id:
-        raise LookupError(f"chapter {params.chapter_id} is gone")
-    if chapter.content:
-        # The text it replaces stays readable under /revisions.
-        session.add(
-            ChapterRevision(chapter_id=chapter.id, content=chapter.content, word_count=count_words(chapter.content))
-        )
-    chapter.content = result.content
-    chapter.word_count = count_words(result.content)
-    chapter.content_summary = result.summary
-
-
-KIND = TaskKind(
-    task_type="write_chapter_content",
-    route="/api/ai/write-chapter-content",
-    params=ChapterParams,
-    result=ChapterResult,
-    generate=generate,
-    apply=apply,
-    streams_text=True,
-    per_chapter=True,
-)

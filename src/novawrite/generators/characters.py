@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from novawrite.db.models import Character
 from novawrite.generators.base import GenerationContext, NovelView
-from novawrite.generators.list_kind import ListParams, ListSpec, fit, fresh_items, generate_list
+from novawrite.generators.list_kind import ListParams, ListSpec, generate_list
 from novawrite.generators.prompts import characters_block, pick, world_block
-from novawrite.generators.registry import TaskKind
 
 
 class CharactersParams(ListParams):
@@ -59,28 +56,3 @@ SPEC = ListSpec(
 
 async def generate(ctx: GenerationContext) -> CharactersResult:
     return await generate_list(ctx, SPEC)
-
-
-async def apply(session: AsyncSession, novel_id: int, params: CharactersParams, result: CharactersResult) -> None:
-    for item in await fresh_items(session, Character, novel_id, "name", result.characters):
-        session.add(
-            Character(
-                novel_id=novel_id,
-                name=fit(item.name, 200),
-                role=fit(item.role, 200),
-                description=item.description.strip(),
-                traits=[t.strip() for t in item.traits if t.strip()],
-                arc=item.arc.strip(),
-                relationships=item.relationships.strip(),
-            )
-        )
-
-
-KIND = TaskKind(
-    task_type="generate_characters",
-    route="/api/ai/generate-characters",
-    params=CharactersParams,
-    result=CharactersResult,
-    generate=generate,
-    apply=apply,
-)

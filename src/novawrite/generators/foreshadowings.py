@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from novawrite.db.models import Foreshadowing
 from novawrite.generators.base import GenerationContext, NovelView
-from novawrite.generators.list_kind import ListParams, ListSpec, fit, fresh_items, generate_list
+from novawrite.generators.list_kind import ListParams, ListSpec, generate_list
 from novawrite.generators.prompts import chapter_total, characters_block, foreshadowing_block, pick, world_block
-from novawrite.generators.registry import TaskKind
 
 
 class ForeshadowingsParams(ListParams):
@@ -72,37 +69,3 @@ SPEC = ListSpec(
 
 async def generate(ctx: GenerationContext) -> ForeshadowingsResult:
     return await generate_list(ctx, SPEC)
-
-
-def _chapter(number: int | None) -> int | None:
-    return number if number is not None and number >= 1 else None
-
-
-async def apply(
-    session: AsyncSession, novel_id: int, params: ForeshadowingsParams, result: ForeshadowingsResult
-) -> None:
-    for item in await fresh_items(session, Foreshadowing, novel_id, "title", result.foreshadowings):
-        planted, payoff = _chapter(item.planted_chapter), _chapter(item.payoff_chapter)
-        if planted is not None and payoff is not None and payoff < planted:
-            # A payoff before its planting is a model slip; keep the planting, drop the date.
-            payoff = None
-        session.add(
-            Foreshadowing(
-                novel_id=novel_id,
-                title=fit(item.title, 300),
-                description=item.description.strip(),
-                status=item.status,
-                planted_chapter=planted,
-                payoff_chapter=payoff,
-            )
-        )
-
-
-KIND = TaskKind(
-    task_type="generate_foreshadowings",
-    route="/api/ai/generate-foreshadowings",
-    params=ForeshadowingsParams,
-    result=ForeshadowingsResult,
-    generate=generate,
-    apply=apply,
-)

@@ -3,20 +3,17 @@
 Each asks for ``count`` new items in batches of at most ``batch_size`` per call
 (a long JSON list is where models truncate), drops every item whose name repeats
 one the novel already has or one earlier in the batch (trimmed, case-insensitive),
-and asks again for what is still missing, a bounded number of times. ``apply``
-checks names again against the database, since the author may have added some
-while the task ran: it adds, it never deletes, it never duplicates a name.
+and asks again for what is still missing, a bounded number of times. Applying a
+result checks names again against the database (``novawrite.services.apply.lists``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, NovelView, ask_json
 from novawrite.generators.prompts import (
@@ -31,6 +28,7 @@ from novawrite.generators.prompts import (
     volumes_block,
 )
 from novawrite.providers.base import Prompt
+from novawrite.providers.requests import ListRequest
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -65,33 +63,32 @@ class ListSpec(Generic[R]):
     #: The novel's material this kind should build on (blocks from ``prompts``).
     background: Callable[[NovelView], list[str]] = lambda novel: []
     batch_size: int = 10
-    extra_context: Callable[[NovelView], dict[str, Any]] = field(default=lambda novel: {})
+    #: The request with what this kind adds to ``ListRequest``'s common fields.
+    extend_request: Callable[[NovelView, ListRequest], ListRequest] = field(default=lambda novel, request: request)
 
 
 def build_list_prompt(
     spec: ListSpec[R], novel: NovelView, want: int, avoid: list[str], instructions: str, made: int
 ) -> Prompt:
     lang = novel.language
-    user = join_blocks(
-        novel_brief(novel),
-        volumes_block(novel),
-        *spec.background(novel),
-        names_to_avoid(lang, avoid),
-        spec.describe(novel, want),
-        instructions_block(lang, instructions),
-    )
-    context = {
+    request: ListRequest = {
         **novel.as_context(),
-        **spec.extra_context(novel),
         "count": want,
-        # How many items of this kind exist or were made earlier in this task, so
-        # the demo provider continues its sequence instead of starting over.
         "offset": len(spec.existing_names(novel)) + made,
         "exclude": list(avoid),
         "chapter_count": chapter_total(novel),
         "instructions": instructions,
     }
-    return Prompt(kind=spec.prompt_kind, system=system_prompt(lang, json_output=True), user=user, context=context)
+    request = spec.extend_request(novel, request)
+    user = join_blocks(
+        novel_brief(novel),
+        volumes_block(novel),
+        *spec.background(novel),
+        names_to_avoid(lang, request["exclude"]),
+        spec.describe(novel, request["count"]),
+        instructions_block(lang, request["instructions"]),
+    )
+    return Prompt(kind=spec.prompt_kind, system=system_prompt(lang, json_output=True), user=user, context=request)
 
 
 async def generate_list(ctx: GenerationContext, spec: ListSpec[R]) -> R:
@@ -133,25 +130,3 @@ async def generate_list(ctx: GenerationContext, spec: ListSpec[R]) -> R:
         99, pick(lang, f"已生成 {len(made)} 个{spec.noun_zh}", f"Created {len(made)} {spec.noun_en}")
     )
     return spec.result.model_validate({spec.items_field: made})
-
-
-async def fresh_items(
-    session: AsyncSession, model: type[Any], novel_id: int, key_field: str, items: Sequence[Any]
-) -> list[Any]:
-    """The items whose name is neither in the novel now nor earlier in ``items``."""
-    column = getattr(model, key_field)
-    rows = await session.scalars(select(column).where(model.novel_id == novel_id))
-    taken = {name_key(name) for name in rows}
-    fresh = []
-    for item in items:
-        key = name_key(getattr(item, key_field))
-        if key and key not in taken:
-            taken.add(key)
-            fresh.append(item)
-    return fresh
-
-
-def fit(text: str, length: int) -> str:
-    """Trim a model's string to its column, so PostgreSQL never rejects a long name."""
-    text = text.strip()
-    return text[:length]

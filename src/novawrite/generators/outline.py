@@ -20,20 +20,14 @@ volume, within the batch, out of order or not at all still gives a complete outl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from novawrite.db.models import Chapter, ChapterRevision, Novel, Volume
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, ask_json
 from novawrite.generators.outline_numbering import Draft, place
 from novawrite.generators.outline_prompts import batch_prompt, plan_prompt
 from novawrite.generators.prompts import pick
-from novawrite.generators.registry import TaskKind
 
 MAX_BATCH = 20
 #: Follow-up calls per step for items the model left out, before giving up.
@@ -309,89 +303,3 @@ def _assemble(params: OutlineParams, state: _OutlineWork) -> OutlineResult:
         for n in range(1, params.volumes + 1)
     ]
     return OutlineResult(outline=state.plan.outline, volumes=volumes)
-
-
-# --- Apply ----------------------------------------------------------------------------
-
-
-async def apply(session: AsyncSession, novel_id: int, params: OutlineParams, result: OutlineResult) -> None:
-    """Write the outline, keeping every chapter's text.
-
-    Volumes and chapters are matched by (volume number, chapter number): a match
-    gets the new title and summary and keeps its content. A chapter the new outline
-    drops is deleted only when it holds no text (no content, no revisions);
-    otherwise it stays, marked ``in_outline=False``, and so does its volume.
-    """
-    novel = await session.get(Novel, novel_id)
-    if novel is None:
-        raise LookupError(f"novel {novel_id} is gone")
-    novel.outline = result.outline
-    existing = list(
-        await session.scalars(select(Volume).where(Volume.novel_id == novel_id).options(selectinload(Volume.chapters)))
-    )
-    wanted = {(v.number, c.number) for v in result.volumes for c in v.chapters}
-    await _drop_unlisted(session, existing, wanted, {v.number for v in result.volumes})
-
-    by_number = {v.number: v for v in existing}
-    for planned in result.volumes:
-        volume = by_number.get(planned.number)
-        chapters: dict[int, Chapter] = {}
-        if volume is None:
-            volume = Volume(
-                novel_id=novel_id, number=planned.number, title=planned.title[:500], summary=planned.summary
-            )
-            session.add(volume)
-            await session.flush()  # its id, for the chapters below
-        else:
-            volume.title, volume.summary = planned.title[:500], planned.summary
-            chapters = {c.number: c for c in volume.chapters}
-        for entry in planned.chapters:
-            chapter = chapters.get(entry.number)
-            if chapter is None:
-                session.add(
-                    Chapter(
-                        novel_id=novel_id,
-                        volume_id=volume.id,
-                        number=entry.number,
-                        title=entry.title[:500],
-                        summary=entry.summary,
-                        in_outline=True,
-                    )
-                )
-            else:
-                # Only the plan changes: content, word_count and content_summary are the text's.
-                chapter.title, chapter.summary, chapter.in_outline = entry.title[:500], entry.summary, True
-
-
-async def _drop_unlisted(
-    session: AsyncSession, volumes: Iterable[Volume], wanted: set[tuple[int, int]], wanted_volumes: set[int]
-) -> None:
-    volumes = list(volumes)
-    dropped = [c for v in volumes for c in v.chapters if (v.number, c.number) not in wanted]
-    revised: set[int] = set()
-    if dropped:
-        revised = set(
-            await session.scalars(
-                select(ChapterRevision.chapter_id).where(ChapterRevision.chapter_id.in_([c.id for c in dropped]))
-            )
-        )
-    kept_in: set[int] = set()
-    for chapter in dropped:
-        if chapter.content or chapter.id in revised:
-            chapter.in_outline = False
-            kept_in.add(chapter.volume_id)
-        else:
-            await session.delete(chapter)
-    for volume in volumes:
-        if volume.number not in wanted_volumes and volume.id not in kept_in:
-            await session.delete(volume)
-
-
-KIND = TaskKind(
-    task_type="generate_outline",
-    route="/api/ai/generate-outline",
-    params=OutlineParams,
-    result=OutlineResult,
-    generate=generate,
-    apply=apply,
-)

@@ -19,6 +19,7 @@ from novawrite.generators.prompts import (
     world_block,
 )
 from novawrite.providers.base import Prompt
+from novawrite.providers.requests import OutlineChaptersRequest, OutlinePlanRequest, OutlineRequest
 
 if TYPE_CHECKING:
     from novawrite.generators.outline import BookPlan, ChapterOutline, OutlineParams, VolumePlan
@@ -62,7 +63,7 @@ def _background(novel: NovelView) -> list[str]:
     ]
 
 
-def _context(novel: NovelView, params: OutlineParams) -> dict[str, object]:
+def _request(novel: NovelView, params: OutlineParams) -> OutlineRequest:
     return {
         **novel.as_context(),
         "volumes": params.volumes,
@@ -80,6 +81,7 @@ def plan_prompt(
 ) -> Prompt:
     """The planning step; a re-ask passes the overall outline and the volumes already ``settled``."""
     lang = novel.language
+    request: OutlinePlanRequest = {**_request(novel, params), "step": "plan", "volume_numbers": list(volume_numbers)}
     v, c = params.volumes, params.chapters_per_volume
     listed = ", ".join(str(n) for n in volume_numbers)
     task = pick(
@@ -127,8 +129,7 @@ def plan_prompt(
             f"The previous answer left these volumes out or unfinished; write only volumes {listed}.",
         )
     user = join_blocks(*_background(novel), task, instructions_block(lang, params.instructions))
-    context = {**_context(novel, params), "step": "plan", "volume_numbers": list(volume_numbers)}
-    return Prompt(kind="outline_plan", system=system_prompt(lang, json_output=True), user=user, context=context)
+    return Prompt(kind="outline_plan", system=system_prompt(lang, json_output=True), user=user, context=request)
 
 
 def batch_prompt(
@@ -143,8 +144,15 @@ def batch_prompt(
 ) -> Prompt:
     lang = novel.language
     this = next((p for p in plan.volumes if p.number == volume), None)
-    title = this.title if this else ""
-    summary = this.summary if this else ""
+    request: OutlineChaptersRequest = {
+        **_request(novel, params),
+        "step": "chapters",
+        "volume_number": volume,
+        "volume_title": this.title if this else "",
+        "volume_summary": this.summary if this else "",
+        "chapter_numbers": list(numbers),
+    }
+    title, summary = request["volume_title"], request["volume_summary"]
     plan_text = pick(lang, "全书总纲：", "Overall outline: ") + clip(plan.outline, 1500)
     volumes_text = "\n".join(
         pick(
@@ -186,15 +194,7 @@ def batch_prompt(
         task,
         instructions_block(lang, params.instructions),
     )
-    context = {
-        **_context(novel, params),
-        "step": "chapters",
-        "volume_number": volume,
-        "volume_title": title,
-        "volume_summary": summary,
-        "chapter_numbers": list(numbers),
-    }
-    return Prompt(kind="outline_chapters", system=system_prompt(lang, json_output=True), user=user, context=context)
+    return Prompt(kind="outline_chapters", system=system_prompt(lang, json_output=True), user=user, context=request)
 
 
 def _chapter_list(lang: str, zh_heading: str, en_heading: str, chapters: list[ChapterOutline]) -> str:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from novawrite.db.models import TimelineEvent
 from novawrite.generators.base import GenerationContext, NovelView
-from novawrite.generators.list_kind import ListParams, ListSpec, fit, fresh_items, generate_list
+from novawrite.generators.list_kind import ListParams, ListSpec, generate_list
 from novawrite.generators.prompts import chapter_total, characters_block, pick, timeline_block
-from novawrite.generators.registry import TaskKind
+from novawrite.providers.requests import ListRequest, TimelineRequest
 
 
 class TimelineEventsParams(ListParams):
@@ -31,6 +28,10 @@ class TimelineEventsResult(BaseModel):
 
 def _last_position(novel: NovelView) -> int:
     return max((e.position for e in novel.timeline_events), default=0)
+
+
+def _request(novel: NovelView, request: ListRequest) -> TimelineRequest:
+    return {**request, "max_position": _last_position(novel)}
 
 
 def _describe(novel: NovelView, want: int) -> str:
@@ -62,7 +63,7 @@ SPEC = ListSpec(
     existing_names=lambda novel: [e.title for e in novel.timeline_events],
     describe=_describe,
     background=lambda novel: [timeline_block(novel), characters_block(novel, limit=15)],
-    extra_context=lambda novel: {"max_position": _last_position(novel)},
+    extend_request=_request,
 )
 
 
@@ -88,33 +89,3 @@ def _valid_chapter(number: int | None, chapters: int) -> int | None:
     if number is None or number < 1 or (chapters and number > chapters):
         return None
     return number
-
-
-async def apply(
-    session: AsyncSession, novel_id: int, params: TimelineEventsParams, result: TimelineEventsResult
-) -> None:
-    last = await session.scalar(select(func.max(TimelineEvent.position)).where(TimelineEvent.novel_id == novel_id))
-    position = last or 0
-    events = sorted(result.timeline_events, key=lambda e: e.position)
-    for event in await fresh_items(session, TimelineEvent, novel_id, "title", events):
-        position += 1
-        session.add(
-            TimelineEvent(
-                novel_id=novel_id,
-                position=position,
-                time_label=fit(event.time_label, 200),
-                title=fit(event.title, 300),
-                description=event.description.strip(),
-                chapter_number=event.chapter_number,
-            )
-        )
-
-
-KIND = TaskKind(
-    task_type="generate_timeline_events",
-    route="/api/ai/generate-timeline-events",
-    params=TimelineEventsParams,
-    result=TimelineEventsResult,
-    generate=generate,
-    apply=apply,
-)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from novawrite.db.models import WorldSetting
 from novawrite.generators.base import GenerationContext, NovelView
-from novawrite.generators.list_kind import ListParams, ListSpec, fit, fresh_items, generate_list
+from novawrite.generators.list_kind import ListParams, ListSpec, generate_list
 from novawrite.generators.prompts import characters_block, pick, world_block
-from novawrite.generators.registry import TaskKind
 
 CATEGORIES = ("location", "faction", "rule", "item", "culture", "history")
 
@@ -58,26 +55,3 @@ SPEC = ListSpec(
 
 async def generate(ctx: GenerationContext) -> WorldSettingsResult:
     return await generate_list(ctx, SPEC)
-
-
-async def apply(session: AsyncSession, novel_id: int, params: WorldSettingsParams, result: WorldSettingsResult) -> None:
-    for item in await fresh_items(session, WorldSetting, novel_id, "name", result.world_settings):
-        session.add(
-            WorldSetting(
-                novel_id=novel_id,
-                name=fit(item.name, 200),
-                # Categories are a short vocabulary; models sometimes capitalise them.
-                category=fit(item.category.strip().lower(), 100),
-                description=item.description.strip(),
-            )
-        )
-
-
-KIND = TaskKind(
-    task_type="generate_world_settings",
-    route="/api/ai/generate-world-settings",
-    params=WorldSettingsParams,
-    result=WorldSettingsResult,
-    generate=generate,
-    apply=apply,
-)

@@ -28,7 +28,7 @@ from novawrite.engine.events import TaskEvent
 from novawrite.engine.store import TASK_COLUMNS, T, TaskStore, active_filter, task_view
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
-from novawrite.generators.registry import TaskKind
+from novawrite.generators.kind import TaskKind
 from novawrite.services.task_views import TaskBody, TaskViews
 from novawrite.web.http import dumps
 
@@ -86,8 +86,11 @@ class Tasks:
 
     # --- submit ------------------------------------------------------------------------
 
-    async def submit(self, user_id: int, kind: TaskKind, params: BaseModel, idempotency_key: str | None) -> Submitted:
-        digest = request_hash(kind.route, params)
+    async def submit(
+        self, user_id: int, kind: TaskKind, params: BaseModel, idempotency_key: str | None, *, route: str = ""
+    ) -> Submitted:
+        """``route`` is the HTTP route the request came by: an Idempotency-Key repeat must match it and the body."""
+        digest = request_hash(route or kind.task_type, params)
         if idempotency_key is not None:
             repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
             if repeat is not None:

@@ -1,11 +1,12 @@
-"""The registry of generation kinds: task_type -> how to validate, run and apply it.
+"""What a task kind is: the engine's view of one kind of generation.
 
-Each kind lives in its own module beside this one and exports ``KIND``.
+The registry of the product's kinds is ``novawrite.services.kinds.default_kinds``;
+tests and benchmarks plug in kinds of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -14,15 +15,14 @@ from pydantic import BaseModel
 from novawrite.generators.base import GenerationContext
 
 # apply(session, novel_id, params, result): an AsyncSession inside the completing
-# transaction. Typed loosely here so that this module needs no SQLAlchemy import.
+# transaction (novawrite.services.apply). Typed loosely here so that generators
+# need no SQLAlchemy import.
 ApplyFn = Callable[[Any, int, Any, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class TaskKind:
     task_type: str
-    #: The submit route, e.g. "/api/ai/generate-outline".
-    route: str
     #: The request body model; has ``novel_id`` (and ``chapter_id`` for chapter kinds).
     params: type[BaseModel]
     result: type[BaseModel]
@@ -35,24 +35,3 @@ class TaskKind:
 
     def scope(self, params: BaseModel) -> int:
         return int(cast(Any, params).chapter_id) if self.per_chapter else 0
-
-
-def default_kinds() -> Mapping[str, TaskKind]:
-    from novawrite.generators import (
-        chapter,
-        characters,
-        foreshadowings,
-        outline,
-        timeline_events,
-        world_settings,
-    )
-
-    kinds = [
-        outline.KIND,
-        characters.KIND,
-        world_settings.KIND,
-        timeline_events.KIND,
-        foreshadowings.KIND,
-        chapter.KIND,
-    ]
-    return {kind.task_type: kind for kind in kinds}

@@ -1,0 +1,23 @@
+"""A chapter's text: the new text replaces the old, which is kept as a revision."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from novawrite.db.models import Chapter, ChapterRevision
+from novawrite.generators.chapter import ChapterParams, ChapterResult
+from novawrite.text import count_words
+
+
+async def apply_chapter(session: AsyncSession, novel_id: int, params: ChapterParams, result: ChapterResult) -> None:
+    chapter = await session.get(Chapter, params.chapter_id)
+    if chapter is None or chapter.novel_id != novel_id:
+        raise LookupError(f"chapter {params.chapter_id} is gone")
+    if chapter.content:
+        # The text it replaces stays readable under /revisions.
+        session.add(
+            ChapterRevision(chapter_id=chapter.id, content=chapter.content, word_count=count_words(chapter.content))
+        )
+    chapter.content = result.content
+    chapter.word_count = count_words(result.content)
+    chapter.content_summary = result.summary
