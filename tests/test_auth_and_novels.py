@@ -114,8 +114,11 @@ async def test_expired_and_tampered_tokens_are_rejected(api: Api) -> None:
 def test_a_remembered_token_still_expires() -> None:
     now = [time.time()]
     signer = TokenSigner("a secret key that is long enough for HS256 use", ttl_seconds=60, clock=lambda: now[0])
-    token = signer.issue(7)
-    assert signer.verify(token) == signer.verify(token) == TokenClaims(7, None)  # the second from memory
+    token = signer.issue(7, generation=2)
+    claims = signer.verify(token)
+    assert claims is not None and signer.verify(token) is claims  # the second from memory
+    assert claims == TokenClaims(7, None, claims.jti, 2, int(now[0]) + 60) and len(claims.jti) >= 16
+    assert signer.verify(signer.issue(7)).jti != claims.jti  # type: ignore[union-attr]
     assert signer.verify(token[:-2] + "AA") is None
     now[0] += 61
     assert signer.verify(token) is None

@@ -1,11 +1,22 @@
-"""The ``novawrite`` command: serve, and database upkeep (upgrade, backup)."""
+"""The ``novawrite`` command: serve, and database upkeep (upgrade, backup).
+
+``serve --workers N`` runs N uvicorn worker processes on one listening socket
+(uvicorn's own process manager: it restarts a worker that dies and passes
+SIGTERM on to every worker). Each worker builds the whole application, so each
+has its own supervisor, owner id, pools and event listener, exactly as N
+separate ``novawrite serve`` processes would; that needs PostgreSQL, and SQLite
+(one writing process by design) is refused.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import copy
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from novawrite.settings import Settings, SettingsError
 
@@ -15,6 +26,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from novawrite.db import migrate
 
+    if args.workers > 1 and (settings.is_sqlite or args.reload):
+        why = (
+            "SQLite has one writing process: serve it with one worker, or use PostgreSQL"
+            if settings.is_sqlite
+            else "--reload runs one process"
+        )
+        print(f"novawrite: --workers {args.workers} is refused: {why}.", file=sys.stderr)
+        return 2
     if not settings.is_sqlite and not migrate.schema_is_current(settings.database_url):
         print(
             "novawrite: the PostgreSQL schema is behind this version. Back up the database, "
@@ -27,11 +46,57 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         reload=args.reload,
+        # Each worker imports the app anew (an import string is what uvicorn's workers need).
+        workers=args.workers,
+        log_config=_log_config(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
         log_level="info",
+        # Bounds on what one client can hold (docs/deploy.md says what a proxy in front adds).
+        http=_http_protocol(),
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.keep_alive_seconds,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     return 0
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """httptools with a bound on request heads (novawrite.web.protocol); h11, bounded by uvicorn, without it."""
+    try:
+        from novawrite.web.protocol import LimitedHttpToolsProtocol
+    except ImportError:
+        return "h11"
+    return LimitedHttpToolsProtocol
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus NovaWrite's own lines (task transitions) with the process id.
+
+    Given to uvicorn rather than set up here because uvicorn applies it again in every
+    worker process, which starts with Python's default logging.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["novawrite"] = {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s %(message)s"}
+    config["handlers"]["novawrite"] = {
+        "formatter": "novawrite",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["root"] = {"handlers": ["novawrite"], "level": "INFO"}
+    return config
+
+
+def _workers(value: str) -> int:
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if workers < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return workers
 
 
 def _upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -65,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="worker processes, each with its own supervisor (PostgreSQL only; see docs/deploy.md)",
+    )
     serve.set_defaults(run=_serve)
     db = commands.add_parser("db", help="database upkeep")
     db_commands = db.add_subparsers(dest="db_command", required=True)

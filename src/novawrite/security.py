@@ -3,13 +3,20 @@
 A browser session is the same kind of token carried in an HttpOnly cookie; its
 ``csrf`` claim is the value the readable ``nw_csrf`` cookie holds and that unsafe
 cookie-authenticated requests must echo in ``X-CSRF-Token``.
+
+Every token names itself (``jti``, so logout can revoke that one session) and the
+account's token generation it was issued under (``gen``: a password change raises
+it, which revokes every older token). Whether a token is revoked is the account's
+state, checked by ``novawrite.services.users``; this module only signs and verifies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +26,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Passwords:
-    """argon2id hashing; the cost is a setting (tests make it cheap)."""
+    """argon2id hashing on a small pool of its own; the cost is a setting (tests make it cheap).
 
-    def __init__(self, time_cost: int = 3, memory_kib: int = 65536) -> None:
+    A hash costs tens of milliseconds of CPU and 64 MiB. Run on asyncio's default pool,
+    a burst of logins would take every worker (and all the cores) at once; here at most
+    ``threads`` hashes run at a time and the rest wait their turn in the pool's queue,
+    so the event loop keeps a core for every other request (argon2 releases the GIL).
+    """
+
+    def __init__(self, time_cost: int = 3, memory_kib: int = 65536, *, threads: int = 1) -> None:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
         # Verifying against this keeps a login for an unknown user as slow as for a known one.
         self._dummy = self._hasher.hash("not a real password")
 
@@ -35,11 +50,28 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
+    async def hash_async(self, password: str) -> str:
+        """``hash`` on the pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.hash, password)
 
-@dataclass(frozen=True)
+    async def verify_async(self, password_hash: str | None, password: str) -> bool:
+        """``verify`` on the pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.verify, password_hash, password)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True, slots=True)
 class TokenClaims:
     user_id: int
     csrf: str | None
+    #: The token's own id (revoked by logout).
+    jti: str = ""
+    #: The account's token generation when the token was issued.
+    generation: int = 0
+    #: Expiry, Unix seconds.
+    expires: int = 0
 
 
 class TokenSigner:
@@ -48,7 +80,8 @@ class TokenSigner:
     Verifying a JWT costs tens of microseconds, as much as the rest of a poll;
     a client polls with the same token every second. Only tokens whose signature
     checked out are remembered, keyed by their exact text, and the expiry is
-    checked again on every use.
+    checked again on every use. A token without ``jti`` (made before tokens could
+    be revoked) is refused: its owner logs in again.
     """
 
     def __init__(
@@ -58,11 +91,17 @@ class TokenSigner:
         self._clock = clock
         self.ttl_seconds = ttl_seconds
         self._remember = remember
-        self._verified: dict[str, tuple[TokenClaims, int]] = {}
+        self._verified: dict[str, TokenClaims] = {}
 
-    def issue(self, user_id: int, *, csrf: str | None = None) -> str:
+    def issue(self, user_id: int, *, generation: int = 0, csrf: str | None = None) -> str:
         now = int(self._clock())
-        claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + self.ttl_seconds}
+        claims: dict[str, object] = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + self.ttl_seconds,
+            "jti": secrets.token_urlsafe(16),
+            "gen": generation,
+        }
         if csrf is not None:
             claims["csrf"] = csrf
         return jwt.encode(claims, self._secret, algorithm="HS256")
@@ -72,25 +111,30 @@ class TokenSigner:
         now = self._clock()
         known = self._verified.get(token)
         if known is not None:
-            if now < known[1]:
-                return known[0]
+            if now < known.expires:
+                return known
             del self._verified[token]
         try:
             # The expiry is checked here, on the same clock as for remembered tokens.
             claims = jwt.decode(
-                token, self._secret, algorithms=["HS256"], options={"require": ["exp", "sub"], "verify_exp": False}
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                options={"require": ["exp", "sub", "jti"], "verify_exp": False},
             )
             user_id = int(claims["sub"])
             expires = int(claims["exp"])
+            jti = claims["jti"]
+            generation = claims.get("gen", 0)
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
-        if now >= expires:
+        if now >= expires or not isinstance(jti, str) or type(generation) is not int:
             return None
         csrf = claims.get("csrf")
-        verified = TokenClaims(user_id, csrf if isinstance(csrf, str) else None)
+        verified = TokenClaims(user_id, csrf if isinstance(csrf, str) else None, jti, generation, expires)
         if len(self._verified) >= self._remember:
             self._verified.clear()  # simplest bound; the next uses verify again
-        self._verified[token] = (verified, expires)
+        self._verified[token] = verified
         return verified
 
 

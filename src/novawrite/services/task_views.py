@@ -36,7 +36,7 @@ class TaskBody:
     @classmethod
     def of(cls, user_id: int, body: bytes) -> TaskBody:
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        common = [(b"etag", etag.encode()), (b"cache-control", b"private, no-cache")]
         ok = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"), *common]
         return cls(user_id, body, etag, ok, common)
 
