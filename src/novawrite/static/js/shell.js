@@ -1,11 +1,12 @@
-// What every signed-in page shares: the header (user, logout, language switch,
+// What every signed-in page shares: the header (account menu, logout, language switch,
 // notification permission, live indicator), the live hub, and the toast plus
 // browser notification when any of the author's tasks finishes.
 
+import { initAccountMenu } from "./account.js";
 import { api } from "./api.js";
-import { h, toast, errorMessage } from "./dom.js";
+import { toast, errorMessage } from "./dom.js";
 import { t, kindLabel } from "./i18n.js";
-import { Live } from "./live.js";
+import { Live, getTask } from "./live.js";
 
 export function initLanguageSwitch() {
   const button = document.getElementById("lang-switch");
@@ -54,10 +55,10 @@ function notify(title, body, tag) {
   }
 }
 
-async function announce(taskId, event) {
-  let task = null;
+async function announce(taskId, event, polled) {
+  let task = polled; // a poll's answer is the whole task: no second request for it
   try {
-    task = await api("GET", `/api/tasks/${encodeURIComponent(taskId)}`);
+    task ??= await getTask(taskId);
   } catch {
     task = null;
   }
@@ -78,12 +79,16 @@ async function announce(taskId, event) {
 export async function initShell() {
   initLanguageSwitch();
   initNotifications();
-  const me = await api("GET", "/api/auth/me");
-  const user = document.getElementById("current-user");
-  if (user) {
-    user.hidden = false;
-    user.replaceChildren(h("span", { class: "visually-hidden" }, t("nav.signed_in_as")), me.username);
+  let me;
+  try {
+    me = await api("GET", "/api/auth/me");
+  } catch (error) {
+    // No session (expired, or revoked by a logout or a password change elsewhere):
+    // api() is already taking the page to /login; the page has nothing to start.
+    if (error.status === 401) return new Promise(() => {});
+    throw error;
   }
+  initAccountMenu(me);
   const logout = document.getElementById("logout-button");
   if (logout) {
     logout.hidden = false;
@@ -115,7 +120,7 @@ export async function initShell() {
     // A polled task seen finished on its first poll finished before we looked.
     if (update.kind === "task" && before === undefined) return;
     announced.add(id);
-    announce(id, event);
+    announce(id, event, update.kind === "task" ? update.task : null);
   });
   return { me, live };
 }
