@@ -94,6 +94,12 @@ class Ids:
     novel_id: str
     chapter_id: str
     task_id: str
+    volume_id: str
+    revision_id: str
+    character_id: str
+    world_setting_id: str
+    timeline_event_id: str
+    foreshadowing_id: str
 
     def __getitem__(self, name: str) -> str:
         return str(getattr(self, name))
@@ -115,7 +121,7 @@ class World:
 
 
 async def _seed_user(api: Api, writes: int) -> Ids:
-    """A novel with an outlined volume, and ``writes`` finished writes of its first chapter."""
+    """A novel with an outlined volume, ``writes`` finished writes of its first chapter and an edit of it, an item per list."""
     novel = await api.novel()
     task_id = (await api.outline(novel["id"], volumes=1, chapters_per_volume=2))["id"]
     await api.wait_task(task_id)
@@ -129,13 +135,37 @@ async def _seed_user(api: Api, writes: int) -> Ids:
         assert r.status_code == 202, r.text
         task_id = r.json()["id"]
         await api.wait_task(task_id)
-    return Ids(str(novel["id"]), str(chapter_id), task_id)
+    # The author's hand: an edit keeps the written text as a revision; one item of each list.
+    r = await api.request("PATCH", f"/api/novels/{novel['id']}/chapters/{chapter_id}", json={"content": "edited"})
+    assert r.status_code == 200, r.text
+    revision_id = (await api.get(f"/api/novels/{novel['id']}/chapters/{chapter_id}/revisions")).json()["items"][0]["id"]
+    items = {}
+    for segment, key in (
+        ("characters", "name"),
+        ("world-settings", "name"),
+        ("timeline-events", "title"),
+        ("foreshadowings", "title"),
+    ):
+        r = await api.post(f"/api/novels/{novel['id']}/{segment}", json={key: f"seeded {segment}"})
+        assert r.status_code == 201, r.text
+        items[segment] = str(r.json()["id"])
+    return Ids(
+        str(novel["id"]),
+        str(chapter_id),
+        task_id,
+        volume_id=str(detail["volumes"][0]["id"]),
+        revision_id=str(revision_id),
+        character_id=items["characters"],
+        world_setting_id=items["world-settings"],
+        timeline_event_id=items["timeline-events"],
+        foreshadowing_id=items["foreshadowings"],
+    )
 
 
 async def _seed(servers: Servers) -> World:
     server = await servers.start(demo_delay_ms=0, stream_max_seconds=STREAM_SECONDS)
     async with api_on(server, "stranger") as other:
-        theirs = await _seed_user(other, writes=0)
+        theirs = await _seed_user(other, writes=1)
     async with api_on(server, "author") as api:
         mine = await _seed_user(api, writes=2)
         task = await api.task(mine.task_id)

@@ -90,6 +90,34 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Raised by a password change: tokens carry the value they were issued under, and
+    # one issued under an older value is refused (novawrite.services.users).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RevokedToken(Base):
+    """A session ended by logout before its expiry; kept until then, and refused meanwhile."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """One failed login, for throttling (novawrite.services.login_throttle); kept for its window."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_failed_at", "username", "failed_at"),
+        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IntPK, primary_key=True)
+    username: Mapped[str] = mapped_column(String(256))
+    address: Mapped[str] = mapped_column(String(100))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Novel(Base):
@@ -155,6 +183,12 @@ class Chapter(Base):
     # False when a regenerated outline no longer lists this chapter but it was kept for its text.
     in_outline: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The author's editing session (services.editing): when the content was last edited by
+    # hand, and the sha256 of the text that edit left. The session goes on while the next
+    # edit comes within 10 minutes and the text is still what it left (no generation or
+    # restore replaced it since).
+    edit_session_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    edit_session_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     volume: Mapped[Volume] = relationship(back_populates="chapters")
 
@@ -167,6 +201,14 @@ class ChapterRevision(Base):
     content: Mapped[str] = mapped_column(Text)
     word_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What replaced the text: a generation, an author's edit, or a restore (RevisionSource).
+    source: Mapped[str] = mapped_column(String(20), default="generated", server_default="generated")
+
+
+class RevisionSource(enum.StrEnum):
+    GENERATED = "generated"
+    AUTHOR = "author"
+    RESTORED = "restored"
 
 
 class Character(Base):
@@ -175,7 +217,7 @@ class Character(Base):
     id: Mapped[int] = mapped_column(IntPK, primary_key=True)
     novel_id: Mapped[int] = mapped_column(ForeignKey("novels.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
     traits: Mapped[list[str]] = mapped_column(JSON, default=list)
     arc: Mapped[str] = mapped_column(Text, default="")
@@ -188,7 +230,7 @@ class WorldSetting(Base):
     id: Mapped[int] = mapped_column(IntPK, primary_key=True)
     novel_id: Mapped[int] = mapped_column(ForeignKey("novels.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(100), default="")
+    category: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -198,7 +240,7 @@ class TimelineEvent(Base):
     id: Mapped[int] = mapped_column(IntPK, primary_key=True)
     novel_id: Mapped[int] = mapped_column(ForeignKey("novels.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    time_label: Mapped[str] = mapped_column(String(200), default="")
+    time_label: Mapped[str] = mapped_column(Text, default="")
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
     chapter_number: Mapped[int | None] = mapped_column(Integer, nullable=True)

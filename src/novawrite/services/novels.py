@@ -14,7 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from novawrite.db.engine import Database, valid_id
-from novawrite.db.models import Chapter, ChapterRevision, Novel, Volume, utcnow
+from novawrite.db.models import (
+    Chapter,
+    ChapterRevision,
+    Character,
+    Foreshadowing,
+    Novel,
+    TimelineEvent,
+    Volume,
+    WorldSetting,
+    utcnow,
+)
 from novawrite.errors import NotFound
 
 
@@ -54,44 +64,52 @@ def novel_detail(novel: Novel) -> dict[str, Any]:
             }
             for v in novel.volumes
         ],
-        "characters": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "role": c.role,
-                "description": c.description,
-                "traits": list(c.traits or []),
-                "arc": c.arc,
-                "relationships": c.relationships,
-            }
-            for c in novel.characters
-        ],
-        "world_settings": [
-            {"id": w.id, "name": w.name, "category": w.category, "description": w.description}
-            for w in novel.world_settings
-        ],
-        "timeline_events": [
-            {
-                "id": t.id,
-                "position": t.position,
-                "time_label": t.time_label,
-                "title": t.title,
-                "description": t.description,
-                "chapter_number": t.chapter_number,
-            }
-            for t in novel.timeline_events
-        ],
-        "foreshadowings": [
-            {
-                "id": f.id,
-                "title": f.title,
-                "description": f.description,
-                "status": f.status,
-                "planted_chapter": f.planted_chapter,
-                "payoff_chapter": f.payoff_chapter,
-            }
-            for f in novel.foreshadowings
-        ],
+        "characters": [character_view(c) for c in novel.characters],
+        "world_settings": [world_setting_view(w) for w in novel.world_settings],
+        "timeline_events": [timeline_event_view(t) for t in novel.timeline_events],
+        "foreshadowings": [foreshadowing_view(f) for f in novel.foreshadowings],
+    }
+
+
+def volume_view(volume: Volume) -> dict[str, Any]:
+    return {"id": volume.id, "number": volume.number, "title": volume.title, "summary": volume.summary}
+
+
+def character_view(c: Character) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "role": c.role,
+        "description": c.description,
+        "traits": list(c.traits or []),
+        "arc": c.arc,
+        "relationships": c.relationships,
+    }
+
+
+def world_setting_view(w: WorldSetting) -> dict[str, Any]:
+    return {"id": w.id, "name": w.name, "category": w.category, "description": w.description}
+
+
+def timeline_event_view(t: TimelineEvent) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "position": t.position,
+        "time_label": t.time_label,
+        "title": t.title,
+        "description": t.description,
+        "chapter_number": t.chapter_number,
+    }
+
+
+def foreshadowing_view(f: Foreshadowing) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "title": f.title,
+        "description": f.description,
+        "status": f.status,
+        "planted_chapter": f.planted_chapter,
+        "payoff_chapter": f.payoff_chapter,
     }
 
 
@@ -187,11 +205,11 @@ class Novels:
 
     async def chapter(self, user_id: int, novel_id: object, chapter_id: object) -> dict[str, Any]:
         async with self._db.read_session() as session:
-            return chapter_detail(await _owned_chapter(session, user_id, novel_id, chapter_id))
+            return chapter_detail(await owned_chapter(session, user_id, novel_id, chapter_id))
 
     async def revisions(self, user_id: int, novel_id: object, chapter_id: object) -> builtins.list[dict[str, Any]]:
         async with self._db.read_session() as session:
-            chapter = await _owned_chapter(session, user_id, novel_id, chapter_id)
+            chapter = await owned_chapter(session, user_id, novel_id, chapter_id)
             rows = (
                 await session.execute(
                     select(ChapterRevision)
@@ -200,11 +218,18 @@ class Novels:
                 )
             ).scalars()
             return [
-                {"id": r.id, "created_at": r.created_at, "word_count": r.word_count, "content": r.content} for r in rows
+                {
+                    "id": r.id,
+                    "created_at": r.created_at,
+                    "word_count": r.word_count,
+                    "content": r.content,
+                    "source": r.source,
+                }
+                for r in rows
             ]
 
 
-async def _owned_chapter(session: AsyncSession, user_id: int, novel_id: object, chapter_id: object) -> Chapter:
+async def owned_chapter(session: AsyncSession, user_id: int, novel_id: object, chapter_id: object) -> Chapter:
     nid, cid = valid_id(novel_id), valid_id(chapter_id)
     if nid is None or cid is None:
         raise NotFound("Chapter not found")

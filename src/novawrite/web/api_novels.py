@@ -1,4 +1,9 @@
-"""/api/novels: a user's novels, their chapters and chapter revisions."""
+"""/api/novels: a user's novels, their volumes, chapters and chapter revisions.
+
+Chapters and volumes send an ETag; their PATCH and DELETE honour ``If-Match``
+(412 when it is not the current one), and so does a restore, which replaces the
+chapter's text too.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,28 @@ from starlette.responses import Response
 from novawrite.web.http import JSON
 from novawrite.web.routing import ApiRouter, Call
 from novawrite.web.schemas import (
+    ChapterCreate,
+    ChapterDeleteQuery,
     ChapterOut,
+    ChapterPatch,
     NovelCreate,
     NovelListOut,
     NovelOut,
     NovelPatch,
     RevisionListOut,
+    VolumeFieldsOut,
+    VolumePatch,
 )
+from novawrite.web.versioned import if_match, tagged
 
 router = ApiRouter("novels")
+
+CHAPTER = "/api/novels/{novel_id}/chapters/{chapter_id}"
+VOLUME = "/api/novels/{novel_id}/volumes/{volume_id}"
+
+
+def _changes(call: Call) -> dict[str, object]:
+    return {name: getattr(call.body, name) for name in call.body.model_fields_set}
 
 
 @router.route("POST", "/api/novels", summary="Create a novel", body=NovelCreate, response=NovelOut, status=201)
@@ -36,8 +54,7 @@ async def get_novel(call: Call) -> Response:
 
 @router.route("PATCH", "/api/novels/{novel_id}", summary="Change a novel's fields", body=NovelPatch, response=NovelOut)
 async def patch_novel(call: Call) -> Response:
-    changes = {name: getattr(call.body, name) for name in call.body.model_fields_set}
-    return JSON(await call.services.novels.update(call.user.id, call.path_param("novel_id"), changes))
+    return JSON(await call.services.novels.update(call.user.id, call.path_param("novel_id"), _changes(call)))
 
 
 @router.route("DELETE", "/api/novels/{novel_id}", summary="Delete a novel, cancelling its tasks first", status=204)
@@ -51,18 +68,94 @@ async def delete_novel(call: Call) -> Response:
     return Response(status_code=204)
 
 
+# --- Volumes -----------------------------------------------------------------------------------
+
+
+@router.route("GET", VOLUME, summary="A volume's fields (with its ETag)", response=VolumeFieldsOut)
+async def get_volume(call: Call) -> Response:
+    return tagged(
+        await call.services.editing.volume(call.user.id, call.path_param("novel_id"), call.path_param("volume_id"))
+    )
+
+
 @router.route(
-    "GET", "/api/novels/{novel_id}/chapters/{chapter_id}", summary="A chapter with its text", response=ChapterOut
+    "PATCH",
+    VOLUME,
+    summary="Change a volume's title or summary",
+    body=VolumePatch,
+    response=VolumeFieldsOut,
+    errors=(412,),
 )
+async def patch_volume(call: Call) -> Response:
+    volume = await call.services.editing.update_volume(
+        call.user.id, call.path_param("novel_id"), call.path_param("volume_id"), _changes(call), if_match(call)
+    )
+    return tagged(volume)
+
+
+@router.route(
+    "POST",
+    VOLUME + "/chapters",
+    summary="Add a chapter at the end of a volume (the numbers after it move up by one)",
+    body=ChapterCreate,
+    response=ChapterOut,
+    status=201,
+)
+async def add_chapter(call: Call) -> Response:
+    novel_id = call.path_param("novel_id")
+    chapter = await call.services.editing.add_chapter(
+        call.user.id, novel_id, call.path_param("volume_id"), call.body.model_dump()
+    )
+    return tagged(chapter, status_code=201, location=f"/api/novels/{novel_id}/chapters/{chapter['id']}")
+
+
+# --- Chapters ----------------------------------------------------------------------------------
+
+
+@router.route("GET", CHAPTER, summary="A chapter with its text (and its ETag)", response=ChapterOut)
 async def get_chapter(call: Call) -> Response:
-    return JSON(
+    return tagged(
         await call.services.novels.chapter(call.user.id, call.path_param("novel_id"), call.path_param("chapter_id"))
     )
 
 
 @router.route(
+    "PATCH",
+    CHAPTER,
+    summary="Edit a chapter's title, summary or text (replaced text is kept as a revision)",
+    body=ChapterPatch,
+    response=ChapterOut,
+    errors=(409, 412),
+)
+async def patch_chapter(call: Call) -> Response:
+    chapter = await call.services.editing.update_chapter(
+        call.user.id, call.path_param("novel_id"), call.path_param("chapter_id"), _changes(call), if_match(call)
+    )
+    return tagged(chapter)
+
+
+@router.route(
+    "DELETE",
+    CHAPTER,
+    summary="Delete a chapter, renumbering the rest (?force=true when it holds text)",
+    query=ChapterDeleteQuery,
+    status=204,
+    errors=(409, 412),
+)
+async def delete_chapter(call: Call) -> Response:
+    await call.services.editing.delete_chapter(
+        call.user.id,
+        call.path_param("novel_id"),
+        call.path_param("chapter_id"),
+        force=call.query.force,
+        if_match=if_match(call),
+    )
+    return Response(status_code=204)
+
+
+@router.route(
     "GET",
-    "/api/novels/{novel_id}/chapters/{chapter_id}/revisions",
+    CHAPTER + "/revisions",
     summary="Earlier texts of a chapter, newest first",
     response=RevisionListOut,
 )
@@ -71,3 +164,21 @@ async def chapter_revisions(call: Call) -> Response:
         call.user.id, call.path_param("novel_id"), call.path_param("chapter_id")
     )
     return JSON({"items": items})
+
+
+@router.route(
+    "POST",
+    CHAPTER + "/revisions/{revision_id}/restore",
+    summary="Make a revision's text the chapter's content (the text it replaces becomes a revision)",
+    response=ChapterOut,
+    errors=(409, 412),
+)
+async def restore_revision(call: Call) -> Response:
+    chapter = await call.services.editing.restore(
+        call.user.id,
+        call.path_param("novel_id"),
+        call.path_param("chapter_id"),
+        call.path_param("revision_id"),
+        if_match(call),
+    )
+    return tagged(chapter)

@@ -23,6 +23,7 @@ Title = Annotated[str, Field(min_length=1, max_length=200)]
 Genre = Annotated[str, Field(max_length=100)]
 Synopsis = Annotated[str, Field(max_length=20_000)]
 Language = Literal["zh", "en"]
+ForeshadowingStatus = Literal["planted", "hinted", "resolved", "abandoned"]
 
 
 class RegisterIn(Strict):
@@ -62,6 +63,7 @@ class NovelPatch(Strict):
     genre: Genre = None  # type: ignore[assignment]
     synopsis: Synopsis = None  # type: ignore[assignment]
     language: Language = None  # type: ignore[assignment]
+    outline: Annotated[str, Field(max_length=100_000)] = None  # type: ignore[assignment]
 
 
 class ChapterSummaryOut(BaseModel):
@@ -111,7 +113,7 @@ class ForeshadowingOut(BaseModel):
     id: int
     title: str
     description: str
-    status: Literal["planted", "resolved"]
+    status: ForeshadowingStatus
     planted_chapter: int | None
     payoff_chapter: int | None
 
@@ -154,6 +156,7 @@ class RevisionOut(BaseModel):
     created_at: datetime
     word_count: int
     content: str
+    source: Literal["generated", "author", "restored"]
 
 
 class RevisionListOut(BaseModel):
@@ -242,3 +245,122 @@ class NovelTasksQuery(BaseModel):
 
 class HealthOut(BaseModel):
     status: str
+
+
+# --- The author's hand: editing, items, export ---------------------------------------------
+
+ItemName = Annotated[str, Field(min_length=1, max_length=200)]
+ItemText = Annotated[str, Field(max_length=5_000)]
+ChapterTitle = Annotated[str, Field(min_length=1, max_length=500)]
+ChapterSummaryText = Annotated[str, Field(max_length=5_000)]
+ChapterContent = Annotated[str, Field(max_length=200_000)]
+Trait = Annotated[str, Field(max_length=200)]
+Traits = Annotated[list[Trait], Field(max_length=50)]
+#: A place in a list, or a chapter number: whole numbers from 1 (kept far inside the 32-bit columns).
+Position = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class Patch(Strict):
+    """A PATCH body: an omitted member keeps its value; null is not a value unless the field allows it."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", validate_default=False)
+
+
+class VolumePatch(Patch):
+    title: ChapterTitle = None  # type: ignore[assignment]
+    summary: ChapterSummaryText = None  # type: ignore[assignment]
+
+
+class VolumeFieldsOut(BaseModel):
+    id: int
+    number: int
+    title: str
+    summary: str
+
+
+class ChapterCreate(Strict):
+    title: ChapterTitle
+    summary: ChapterSummaryText = ""
+
+
+class ChapterPatch(Patch):
+    title: ChapterTitle = None  # type: ignore[assignment]
+    summary: ChapterSummaryText = None  # type: ignore[assignment]
+    content: ChapterContent = None  # type: ignore[assignment]
+
+
+class ChapterDeleteQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    #: Delete a chapter that holds text (content or revisions) all the same.
+    force: bool = False
+
+
+class CharacterCreate(Strict):
+    name: ItemName
+    role: ItemText = ""
+    description: ItemText = ""
+    traits: Traits = []
+    arc: ItemText = ""
+    relationships: ItemText = ""
+
+
+class CharacterPatch(Patch):
+    name: ItemName = None  # type: ignore[assignment]
+    role: ItemText = None  # type: ignore[assignment]
+    description: ItemText = None  # type: ignore[assignment]
+    traits: Traits = None  # type: ignore[assignment]
+    arc: ItemText = None  # type: ignore[assignment]
+    relationships: ItemText = None  # type: ignore[assignment]
+
+
+class WorldSettingCreate(Strict):
+    name: ItemName
+    category: ItemText = ""
+    description: ItemText = ""
+
+
+class WorldSettingPatch(Patch):
+    name: ItemName = None  # type: ignore[assignment]
+    category: ItemText = None  # type: ignore[assignment]
+    description: ItemText = None  # type: ignore[assignment]
+
+
+class TimelineEventCreate(Strict):
+    title: ItemName
+    time_label: ItemText = ""
+    description: ItemText = ""
+    #: Where the event goes (1 is first); the events from there on move down one. Default: last.
+    position: Position | None = None
+    chapter_number: Position | None = None
+
+
+class TimelineEventPatch(Patch):
+    title: ItemName = None  # type: ignore[assignment]
+    time_label: ItemText = None  # type: ignore[assignment]
+    description: ItemText = None  # type: ignore[assignment]
+    position: Position = None  # type: ignore[assignment]
+    chapter_number: Position | None = None
+
+
+class ForeshadowingCreate(Strict):
+    title: ItemName
+    description: ItemText = ""
+    status: ForeshadowingStatus = "planted"
+    planted_chapter: Position | None = None
+    payoff_chapter: Position | None = None
+
+
+class ForeshadowingPatch(Patch):
+    title: ItemName = None  # type: ignore[assignment]
+    description: ItemText = None  # type: ignore[assignment]
+    status: ForeshadowingStatus = None  # type: ignore[assignment]
+    planted_chapter: Position | None = None
+    payoff_chapter: Position | None = None
+
+
+class ExportQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    #: Plain text unless asked otherwise.
+    format: Literal["txt", "md", "epub"] = "txt"
