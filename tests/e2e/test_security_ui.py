@@ -222,8 +222,24 @@ def test_every_page_lives_with_the_content_security_policy(page: Page, api: Api)
     expect(page.locator("#account-menu")).to_be_visible()
     watch.assert_clean("novel page with its dialog and account menu")
 
+    # Edit mode with an inline editor open, and the export links.
+    page.get_by_role("button", name="Edit mode").click()
+    page.locator('[data-section="characters"] .tool-edit').first.click()
+    expect(page.locator('[data-section="characters"] .inline-form')).to_be_visible()
+    watch.assert_clean("novel page in edit mode with an inline editor")
+
     watch.visit(f"/novels/{novel['id']}/chapters/{chapter['id']}", "#chapter-text")
     expect(page.locator("#chapter-text")).not_to_contain_text("no text yet")
+    # The editor (an edit makes a revision), then the revision compared in the diff dialog.
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Text", exact=True).press("Control+End")
+    page.keyboard.type(" An edit.")
+    expect(page.locator("#save-status")).to_have_text("Saved", timeout=10_000)
+    watch.visit(f"/novels/{novel['id']}/chapters/{chapter['id']}", "#revisions details")
+    page.locator("#revisions summary").first.click()
+    page.get_by_role("button", name="Compare with current").click()
+    expect(page.locator("#diff-view ins")).to_have_text([" An edit."])
+    watch.assert_clean("chapter editor and the diff dialog")
     watch.visit("/tasks", ".task-row")
     watch.visit(f"/tasks/{task_id}", "#main h1")
     # A live generation on the task page (progress bar, streamed text) too.

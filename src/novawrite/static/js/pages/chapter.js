@@ -1,15 +1,19 @@
-// One chapter: its text, "Write this chapter" (overwrite confirmed when it has
-// text), the text streaming in live while it is written, earlier revisions, and
-// the unsaved text of the chapter's last task when it failed or was cancelled.
+// One chapter: its text, read or edited (editor.js: autosave with If-Match, drafts,
+// kept copies), "Write this chapter" (overwrite confirmed when it has text), the
+// text streaming in live while it is written (the editor read-only meanwhile),
+// earlier revisions compared with the text and restored (revisions.js), and the
+// unsaved text of the chapter's last task when it failed or was cancelled.
 
 import { api } from "../api.js";
 import { h, replace, toast, confirmDialog, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
 import { t, formatDate, wordsLabel } from "../i18n.js";
 import { KINDS } from "../kinds.js";
 import { initShell } from "../shell.js";
-import { taskUpdate } from "../live.js";
+import { getTask, taskUpdate } from "../live.js";
 import { TaskCard } from "../taskcard.js";
 import { TextFollower } from "../textstream.js";
+import { ChapterEditor, chapterPath, tagged } from "../editor.js";
+import { DiffDialog, RevisionList } from "../revisions.js";
 
 const novelId = document.body.dataset.novelId;
 const chapterId = document.body.dataset.chapterId;
@@ -20,8 +24,14 @@ const formError = document.getElementById("write-error");
 const writeButton = document.getElementById("write-button");
 const slot = document.getElementById("chapter-task");
 const partialBox = document.getElementById("chapter-partial");
+const editToggle = document.getElementById("edit-toggle");
+const path = chapterPath(novelId, chapterId);
 let novel = null;
 let chapter = null;
+let chapterEtag = null;
+let editor = null;
+let revisions = null;
+let diffDialog = null;
 let live = null;
 let current = null; // {card, follower, finished} of the task writing this chapter
 
@@ -48,7 +58,7 @@ function renderChapter() {
   document.getElementById("chapter-heading").textContent = chapter.title || label;
   const summary = document.getElementById("chapter-summary");
   summary.textContent = chapter.summary || "";
-  summary.hidden = !chapter.summary;
+  summary.hidden = !chapter.summary || editing();
   for (const [id, target] of [["prev-chapter", all[index - 1]], ["next-chapter", all[index + 1]]]) {
     const link = document.getElementById(id);
     link.hidden = !target;
@@ -72,39 +82,102 @@ function renderSavedText() {
 }
 
 function renderStreaming(text) {
+  editor?.showStreaming(text);
   textBox.classList.add("streaming");
   textBox.setAttribute("aria-busy", "true");
   replace(textBox, paragraphs(text), h("span", { class: "caret", "aria-hidden": "true" }));
   if (!text) textBox.prepend(h("p", { class: "muted" }, t("chapter.waiting")));
 }
 
-async function loadRevisions() {
-  const box = document.getElementById("revisions");
-  try {
-    const data = await api("GET", `/api/novels/${encodeURIComponent(novelId)}/chapters/${encodeURIComponent(chapterId)}/revisions`);
-    if (!data.items.length) {
-      replace(box, h("p", { class: "muted" }, t("chapter.no_revisions")));
-      return;
-    }
-    replace(
-      box,
-      h("ul", { class: "revision-list" },
-        data.items.map((revision) =>
-          h("li", {},
-            h("details", { class: "revision" },
-              h("summary", {}, formatDate(revision.created_at), " · ", wordsLabel(revision.word_count, novel.language)),
-              h("div", { class: "revision-text prose" }, paragraphs(revision.content)))))),
-    );
-  } catch (error) {
-    replace(box, h("p", { class: "form-error" }, errorMessage(error)));
-  }
+function loadRevisions() {
+  revisions?.load();
 }
 
 async function reloadChapter() {
-  [novel, chapter] = await Promise.all([
-    api("GET", `/api/novels/${encodeURIComponent(novelId)}`),
-    api("GET", `/api/novels/${encodeURIComponent(novelId)}/chapters/${encodeURIComponent(chapterId)}`),
-  ]);
+  let answer;
+  [novel, answer] = await Promise.all([api("GET", `/api/novels/${encodeURIComponent(novelId)}`), tagged("GET", path)]);
+  chapter = answer.body;
+  chapterEtag = answer.etag;
+}
+
+// --- reading and editing ------------------------------------------------------------
+
+const editing = () => editToggle.getAttribute("aria-pressed") === "true";
+
+/** Edit mode shows the editor in place of the text; the URL keeps it (#edit) across reloads. */
+function setEditing(on, { focus = true } = {}) {
+  editToggle.setAttribute("aria-pressed", String(on));
+  root.classList.toggle("is-editing", on);
+  editor.form.hidden = !on;
+  textBox.hidden = on;
+  document.getElementById("chapter-summary").hidden = on || !chapter.summary;
+  history.replaceState(history.state, "", on ? "#edit" : location.pathname + location.search);
+  if (on && focus) editor.fields.content.focus();
+  if (!on) editor.autosave.flush();
+}
+
+/** The server's chapter after a save: headings, read view and the novel's word counts follow. */
+function saved(body) {
+  chapter = { ...chapter, ...body };
+  renderChapter();
+}
+
+/** Restore a revision from the list or the diff view: unsaved text is saved first, never replaced unseen. */
+async function restore(revision) {
+  if (editor.locked) throw new Error(t("editor.locked_short"));
+  if (editor.dirty && !(await editor.autosave.flush())) throw new Error(t("editor.restore_unsaved"));
+  let answer;
+  try {
+    answer = await tagged("POST", `${path}/revisions/${encodeURIComponent(revision.id)}/restore`, { headers: editor.etag ? { "If-Match": editor.etag } : {} });
+  } catch (error) {
+    if (error.status === 412) {
+      await reloadChapter();
+      editor.load(chapter, chapterEtag);
+      renderChapter();
+      throw new Error(t("editor.restore_changed"));
+    }
+    if (error.code === "task_conflict" && error.error?.task_id) adoptWriter(error.error.task_id);
+    throw error;
+  }
+  chapter = answer.body;
+  chapterEtag = answer.etag;
+  editor.load(chapter, chapterEtag);
+  renderChapter();
+  loadRevisions();
+  toast(t("revision.restored", { when: formatDate(revision.created_at) }), { kind: "success" });
+}
+
+/** A save or restore met a generation writing this chapter: follow it (the editor stays read-only until it ends). */
+async function adoptWriter(taskId) {
+  let task = null;
+  try {
+    task = taskId ? await getTask(taskId) : null;
+  } catch {
+    task = null;
+  }
+  if (task && !isTerminal(task.status)) {
+    follow(task);
+    return;
+  }
+  try {
+    await reloadChapter(); // it finished meanwhile: its text is the chapter's
+    editor.load(chapter, chapterEtag);
+    renderChapter();
+    loadRevisions();
+  } catch (error) {
+    toast(errorMessage(error), { kind: "error" });
+  }
+}
+
+function compareKept(entry) {
+  diffDialog.open({
+    title: t("editor.kept_compare_title"),
+    before: entry.content,
+    after: editor.fields.content.value,
+    beforeLabel: t("editor.kept_label"),
+    afterLabel: t("revision.current_text"),
+    action: editor.locked ? null : { label: t("editor.kept_use"), run: async () => editor.use(entry) },
+  });
 }
 
 // --- the writing task ---------------------------------------------------------------
@@ -129,6 +202,7 @@ function follow(task) {
   }
   live.watch(task);
   writeButton.disabled = true;
+  editor.lock();
   renderStreaming("");
   follower.load();
 }
@@ -137,12 +211,14 @@ async function finish(event) {
   const { card } = current;
   current.finished = true;
   writeButton.disabled = false;
+  try {
+    await reloadChapter();
+  } catch (error) {
+    toast(errorMessage(error), { kind: "error" });
+  }
+  if (current?.card !== card) return; // another task took over meanwhile
+  editor.load(chapter, chapterEtag); // editable again, with the new text
   if (event === "completed") {
-    try {
-      await reloadChapter();
-    } catch (error) {
-      toast(errorMessage(error), { kind: "error" });
-    }
     renderChapter();
     loadRevisions();
     card.el.classList.add("task-card-done");
@@ -206,7 +282,7 @@ function onLive(update) {
       card.update(task);
       follower.load(); // chunks sent while the stream was down are in the output
     } else if (!current.finished) {
-      api("GET", `/api/tasks/${encodeURIComponent(card.id)}`)
+      getTask(card.id)
         .then((t2) => {
           card.update(t2);
           if (isTerminal(t2.status) && current.card === card && !current.finished) finish(t2.status);
@@ -240,7 +316,7 @@ function isThisChapter(task) {
 async function maybeAdopt(id) {
   // A new task, perhaps started for this chapter in another tab.
   try {
-    const task = await api("GET", `/api/tasks/${encodeURIComponent(id)}`);
+    const task = await getTask(id);
     if (isThisChapter(task)) follow(task);
   } catch {
     /* not ours to show */
@@ -269,7 +345,7 @@ async function submit(overwrite) {
     } else if (error.code === "task_conflict" && error.error?.task_id) {
       toast(t("gen.already_running", { kind: t("kind.write_chapter_content") }));
       try {
-        follow(await api("GET", `/api/tasks/${encodeURIComponent(error.error.task_id)}`));
+        follow(await getTask(error.error.task_id));
       } catch {
         /* finished meanwhile */
       }
@@ -313,6 +389,31 @@ try {
   }
 }
 if (chapter) {
+  editor = new ChapterEditor({
+    novelId,
+    chapterId,
+    language: novel.language,
+    onSaved: saved,
+    onCompare: compareKept,
+    onTaskConflict: adoptWriter,
+    onUse: () => editing() || setEditing(true, { focus: false }),
+  });
+  diffDialog = new DiffDialog(novel.language);
+  revisions = new RevisionList({
+    box: document.getElementById("revisions"),
+    path,
+    language: novel.language,
+    dialog: diffDialog,
+    current: () => editor.fields.content.value,
+    restore,
+  });
+  const before = editor.kept().length;
+  editor.adoptDrafts(chapter, chapterEtag);
+  editor.load(chapter, chapterEtag);
+  if (editor.kept().length > before) toast(t("editor.drafts_found"), { kind: "info", href: "#kept-heading" });
+  editToggle.disabled = false;
+  editToggle.addEventListener("click", () => setEditing(!editing()));
+  if (location.hash === "#edit") setEditing(true, { focus: false });
   renderChapter();
   loadRevisions();
   try {

@@ -1,7 +1,8 @@
 // The novel workspace: its fields (editable in place), outline and
 // volume/chapter tree, characters, world settings, timeline, foreshadowing; a
 // Generate action per kind whose task is followed live in its section, and the
-// section refreshed when it completes.
+// section refreshed when it completes. Edit mode (noveledit.js) edits the outline,
+// volumes, chapters and list items in place.
 
 import { api } from "../api.js";
 import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
@@ -10,6 +11,7 @@ import { KINDS } from "../kinds.js";
 import { initShell } from "../shell.js";
 import { TaskLookup, getTask, taskUpdate } from "../live.js";
 import { TaskCard } from "../taskcard.js";
+import { NovelEditing } from "../noveledit.js";
 
 const novelId = document.body.dataset.novelId;
 const root = document.getElementById("novel-root");
@@ -19,6 +21,15 @@ const cards = new Map(); // task_type -> TaskCard (the section's current task)
 const chapterTasks = new Map(); // chapter id -> Task-like {id, status, progress}
 const mine = new Map(); // task id -> task_type, for tasks of this novel
 const others = new Set(); // task ids known to belong to another novel
+const editing = new NovelEditing({
+  novelId,
+  novel: () => novel,
+  reload: (section) => reloadNovel(section),
+  setNovel: (next, section) => {
+    if (next) novel = next;
+    renderSection(section);
+  },
+});
 
 // --- rendering --------------------------------------------------------------------
 
@@ -56,9 +67,12 @@ function renderHeader() {
 
 function renderOutline() {
   const box = document.getElementById("outline-text");
+  replace(document.getElementById("outline-tools"), editing.outlineTools());
+  box.classList.remove("is-editing");
   if (!novel.outline) {
     replace(box, emptyState("novel.outline_empty"));
     box.classList.remove("clamped");
+    editing.reattach(box);
     return;
   }
   const toggle = h("button", { type: "button", class: "btn btn-ghost btn-sm outline-toggle", "aria-expanded": "false" }, t("novel.show_more"));
@@ -73,6 +87,7 @@ function renderOutline() {
   requestAnimationFrame(() => {
     toggle.hidden = body.scrollHeight <= body.clientHeight + 4 && box.classList.contains("clamped");
   });
+  editing.reattach(box);
 }
 
 function renderTree() {
@@ -87,15 +102,19 @@ function renderTree() {
       h(
         "section",
         { class: "volume", "aria-label": t("novel.volume_n", { n: volume.number }) },
-        h("h4", { class: "volume-title" }, h("span", { class: "volume-number" }, t("novel.volume_n", { n: volume.number })), volume.title),
-        volume.summary ? h("p", { class: "volume-summary muted" }, volume.summary) : null,
-        h("ol", { class: "chapter-list" }, volume.chapters.map(chapterItem)),
+        h("div", { class: "volume-head", dataset: { editKey: `volume:${volume.id}` } },
+          h("h4", { class: "volume-title" }, h("span", { class: "volume-number" }, t("novel.volume_n", { n: volume.number })), volume.title),
+          volume.summary ? h("p", { class: "volume-summary muted" }, volume.summary) : null,
+          editing.volumeTools(volume)),
+        h("ol", { class: "chapter-list" }, volume.chapters.map((chapter) => chapterItem(chapter, volume))),
+        editing.addChapterTools(volume),
       ),
     ),
   );
+  editing.reattach(tree);
 }
 
-function chapterItem(chapter) {
+function chapterItem(chapter, volume) {
   const task = chapterTasks.get(String(chapter.id));
   const running = task && !isTerminal(task.status);
   const status = running
@@ -105,11 +124,13 @@ function chapterItem(chapter) {
       : h("span", { class: "chapter-words muted" }, t("novel.not_written"));
   return h(
     "li",
-    { class: "chapter-item", dataset: { chapterId: String(chapter.id) } },
+    { class: "chapter-item", dataset: { chapterId: String(chapter.id), editKey: `chapter:${chapter.id}` } },
     h("a", { href: `/novels/${encodeURIComponent(novel.id)}/chapters/${encodeURIComponent(chapter.id)}` },
       h("span", { class: "chapter-number" }, t("novel.chapter_n", { n: chapter.number })),
       h("span", { class: "chapter-title" }, chapter.title)),
     status,
+    editing.on && chapter.summary ? h("p", { class: "chapter-summary-line muted" }, chapter.summary) : null,
+    editing.chapterTools(chapter, volume),
   );
 }
 
@@ -123,11 +144,16 @@ const LISTS = {
 function renderList(section) {
   const list = document.getElementById(`list-${section}`);
   const items = novel[section] || [];
+  editing.renderAdd(section);
   if (!items.length) {
     replace(list, h("li", { class: "empty-inline muted" }, t(`novel.${section}_empty`)));
     return;
   }
-  replace(list, items.map((item) => h("li", { class: "item" }, LISTS[section](item))));
+  replace(
+    list,
+    items.map((item) => h("li", { class: "item", dataset: { editKey: `${section}:${item.id}` } }, LISTS[section](item), editing.itemTools(section, item))),
+  );
+  editing.reattach(list);
 }
 
 function renderSection(section) {
@@ -150,6 +176,18 @@ function renderAll() {
   root.setAttribute("aria-busy", "false");
   for (const button of document.querySelectorAll(".generate-button")) button.disabled = false;
   editButton.disabled = false;
+  editModeButton.disabled = false;
+}
+
+/** Edit mode on or off: the sections re-render with or without their tools. */
+async function setEditMode(on) {
+  if (!(await editing.setMode(on))) return;
+  editModeButton.setAttribute("aria-pressed", String(on));
+  root.classList.toggle("is-edit-mode", on);
+  document.getElementById("edit-mode-hint").hidden = !on;
+  renderOutline();
+  renderTree();
+  for (const section of Object.keys(LISTS)) renderList(section);
 }
 
 async function reloadNovel(section) {
@@ -452,6 +490,8 @@ editForm.addEventListener("submit", async (event) => {
 });
 
 editButton.addEventListener("click", () => showEdit(editBox.hidden));
+const editModeButton = document.getElementById("edit-mode-button");
+editModeButton.addEventListener("click", () => setEditMode(!editing.on));
 document.getElementById("edit-cancel").addEventListener("click", () => showEdit(false));
 
 // --- start ------------------------------------------------------------------------
