@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,14 @@ def test_settings_from_env() -> None:
     ):
         with pytest.raises(SettingsError):
             Settings.from_env(env)
+
+
+def test_processes_starting_at_once_share_one_whole_secret(tmp_path: Path) -> None:
+    # `serve --workers N` starts N processes that may all make the secret at once:
+    # each must get the same, complete one (never the empty file another has just made).
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        for round_ in range(10):
+            path = tmp_path / f"{round_}.secret"
+            secrets = set(pool.map(load_or_create_secret, [path] * 8))
+            assert len(secrets) == 1 and len(secrets.pop()) >= 40
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no drafts left behind

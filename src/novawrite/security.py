@@ -13,7 +13,9 @@ state, checked by ``novawrite.services.users``; this module only signs and verif
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -152,11 +154,16 @@ def load_or_create_secret(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    # O_EXCL: when two processes start at once, the second reads the first's secret.
+    # Written whole to a file of its own, then linked into place. The link fails when
+    # the path exists, so of two processes starting at once the second reads the
+    # first's secret, and never an empty file the first has made but not yet written.
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # owner-only (0600)
     try:
-        with open(path, "x") as handle:
+        with os.fdopen(fd, "w") as handle:
             handle.write(secret)
-        path.chmod(0o600)
+        os.link(draft, path)
     except FileExistsError:
         return path.read_text().strip()
+    finally:
+        os.unlink(draft)
     return secret
