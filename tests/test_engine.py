@@ -281,15 +281,15 @@ async def test_submit_colliding_with_a_task_that_just_finished_goes_through(eng:
     novel = await eng.novel(h)
     first = await _submit(eng, h, novel["id"])
     await gate.wait_started(1)
-    tasks = eng.services.tasks
-    lookup = tasks._active_of
+    store = eng.services.tasks.store
+    lookup = store.active_in_scope
 
     async def finish_first_then_look(*args: object) -> str | None:
         gate.release(novel["id"])
         await wait_for_status(eng, h, first["id"], {"completed"})
         return await lookup(*args)  # type: ignore[arg-type]
 
-    tasks._active_of = finish_first_then_look  # type: ignore[method-assign]
+    store.active_in_scope = finish_first_then_look  # type: ignore[method-assign]
     second = await _submit(eng, h, novel["id"])
     assert second["id"] != first["id"] and second["status"] == "pending"
 

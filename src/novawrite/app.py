@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` only assembles; the lifespan builds the database, the
 provider, the event bus and the supervisor, exposes them as
-``app.state.novawrite`` (a ``Services``), and tears them down in reverse.
+``app.state.novawrite`` (a ``Services``: handlers reach it typed, as
+``Call.services``), and tears them down in reverse.
 
 ``novawrite.app:app`` (for ``uvicorn novawrite.app:app``) is made on first access
 from the environment, so importing this module reads nothing.
@@ -27,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from novawrite import __version__
+from novawrite import __version__, looplag
 from novawrite.db import migrate
 from novawrite.db.engine import Database
 from novawrite.engine.bus import EventBus
@@ -119,7 +120,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     """``clock`` (Unix seconds) is the accounts' clock: token expiry and the login throttle's window."""
-    kinds = dict(kinds if kinds is not None else default_kinds())
+    kinds = dict(kinds if kinds is not None else default_kinds(settings.chapter_context_tokens))
     # The task routes first: Starlette matches routes in order, and the polling route is the hottest.
     routers: list[ApiRouter] = [
         api_tasks.router,
@@ -136,14 +137,15 @@ def create_app(
         return JSON({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ok = await request.app.state.novawrite.db.ping()
+        services: Services = request.app.state.novawrite
+        ok = await services.db.ping()
         return JSON({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
     async def openapi_json(request: Request) -> Response:
         return JSON(openapi)
 
     async def metrics(request: Request) -> Response:
-        services = request.app.state.novawrite
+        services: Services = request.app.state.novawrite
         token = settings.metrics_token
         if token is not None:
             scheme, _, sent = request.headers.get("authorization", "").partition(" ")
@@ -212,6 +214,7 @@ def create_app(
         if settings.gc_tuning:
             tune_gc()
         await supervisor.start()
+        looplag.start_from_env()  # opt-in (NOVAWRITE_LOOPLAG_FILE): scripts/bench looplag
         app.state.account_listener = account_listener
         if account_listener is not None:
             account_listener.start()

@@ -10,27 +10,29 @@ On PostgreSQL reads and writes share one pool.
 
 ``raw`` runs the task engine's hot statements on the drivers themselves
 (``novawrite.db.raw``). On SQLite its writes and the SQLAlchemy writer's share
-one lock (``exclusive``), so the two writer connections never wait on each other.
+one lock, so the two writer connections never wait on each other.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
-from novawrite.db.raw import RawDatabase, Tx, raw_database
+from novawrite.db.raw import RawDatabase, SqlaTx, Tx, raw_database, sqlite_pragmas
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # The largest id a BIGINT can hold; anything beyond cannot exist.
 MAX_ID = 2**63 - 1
+
+R = TypeVar("R")
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
@@ -48,10 +50,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         # Take transaction control from the driver so that BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        sqlite_pragmas(cursor, SQLITE_BUSY_TIMEOUT_MS)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -62,7 +61,21 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 
 
 class Database:
-    """The application's database: a writer and a reader engine (the same one on PostgreSQL)."""
+    """The application's database and its ways in, one per need of each path.
+
+    The raw driver (the task engine's hot statements, ``novawrite.engine.queries``):
+
+    - ``raw_read()``: a read (one snapshot on SQLite).
+    - ``raw_write(single_statement=False)``: a write transaction.
+
+    SQLAlchemy (everything else):
+
+    - ``read()`` / ``write()``: a Core connection, for a read / in a write transaction.
+    - ``read_session()`` / ``session()``: an ORM session, for a read / in a write transaction.
+    - ``session_then_raw(orm, raw)``: one write transaction holding an ORM session's changes and then raw SQL.
+
+    ``writer`` and ``reader`` are SQLAlchemy's engines, there to be measured (tests, benchmarks), not written through.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -80,25 +93,19 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    def exclusive(self) -> asyncio.Lock | nullcontext[None]:
-        """SQLite: the one right to write in this process (held by every write transaction)."""
+    def _exclusive(self) -> asyncio.Lock | nullcontext[None]:
+        """SQLite: the one right to write in this process (held by every write transaction, raw or not)."""
         return self._write_lock if self._write_lock is not None else nullcontext()
-
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction, committed on success and rolled back on error."""
-        async with self.exclusive(), self.writer.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def raw_write(self, single_statement: bool = False) -> AsyncIterator[Tx]:
-        """A write transaction on the raw driver (``single_statement``: see ``PgRaw.transaction``)."""
-        async with self.exclusive(), self.raw.transaction(single_statement) as tx:
-            yield tx
 
     def raw_read(self) -> AbstractAsyncContextManager[Tx]:
         """A read on the raw driver (one snapshot on SQLite)."""
         return self.raw.read()
+
+    @asynccontextmanager
+    async def raw_write(self, single_statement: bool = False) -> AsyncIterator[Tx]:
+        """A write transaction on the raw driver (``single_statement``: see ``PgRaw.transaction``)."""
+        async with self._exclusive(), self.raw.transaction(single_statement) as tx:
+            yield tx
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -106,15 +113,10 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """An ORM session inside one write transaction."""
-        async with self.exclusive(), self.writer.begin() as conn:
-            session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
-            try:
-                yield session
-                await session.flush()
-            finally:
-                await session.close()
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, committed on success and rolled back on error."""
+        async with self._exclusive(), self.writer.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
@@ -122,6 +124,40 @@ class Database:
             session = AsyncSession(bind=conn, expire_on_commit=False)
             try:
                 yield session
+            finally:
+                await session.close()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session inside one write transaction."""
+        async with self._exclusive(), self.writer.begin() as conn:
+            session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+            try:
+                yield session
+                await session.flush()
+            finally:
+                await session.close()
+
+    async def session_then_raw(
+        self, orm: Callable[[AsyncSession], Awaitable[None]], raw: Callable[[Tx], Awaitable[R]]
+    ) -> R:
+        """``orm``'s changes and then ``raw``'s statements, in one write transaction.
+
+        ``orm`` gets a session whose transaction begins on first use. When it touched
+        nothing, ``raw`` runs on the raw driver alone (as one statement on PostgreSQL);
+        else on the session's connection, before the commit.
+        """
+        async with self._exclusive():
+            session = AsyncSession(bind=self.writer, expire_on_commit=False, autoflush=True)
+            try:
+                await orm(session)
+                await session.flush()
+                if session.in_transaction():
+                    result = await raw(SqlaTx(await session.connection()))
+                    await session.commit()
+                    return result
+                async with self.raw.transaction(single_statement=True) as tx:
+                    return await raw(tx)
             finally:
                 await session.close()
 

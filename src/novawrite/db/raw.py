@@ -118,13 +118,18 @@ class SqliteTx:
         self._conn.executemany(_qmark(sql), [_sqlite_args(r) for r in rows])
 
 
+def sqlite_pragmas(cursor: Any, busy_ms: int) -> None:
+    """The settings of every SQLite connection, ours and SQLAlchemy's (``cursor``: anything with ``execute``)."""
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+
+
 def _sqlite_connect(path: str, busy_ms: int) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA busy_timeout={busy_ms}")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    sqlite_pragmas(conn, busy_ms)
     return conn
 
 
@@ -200,6 +205,11 @@ class SqliteRaw:
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg's DSN for a SQLAlchemy URL (``postgresql+asyncpg://...``), for every connection of our own."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class PgTx:
     dialect = "postgresql"
     __slots__ = ("_conn",)
@@ -234,7 +244,7 @@ class PgRaw:
     dialect = "postgresql"
 
     def __init__(self, url: str, size: int) -> None:
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._dsn = asyncpg_dsn(url)
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()

@@ -3,9 +3,14 @@
 Every event insert on PostgreSQL also calls ``pg_notify`` in the same transaction
 (``TaskStore``), so a notification is delivered exactly when the event is
 committed. Each process listens on one dedicated connection; for a notification
-from another process it reads the event row and publishes it on its own bus, so
-any process can serve any client's stream. A new task's notification also wakes
-the local dispatcher. SQLite has one process by design and needs none of this.
+from another process it has the store read the event row and publish it on this
+process's bus, so any process can serve any client's stream. A new task's
+notification also wakes the local dispatcher. SQLite has one process by design
+and needs none of this.
+
+The payload is ``"origin task_id seq"`` (``notification``/``parse_notification``,
+the only two places that know it): seq 0 says a task changed without an event,
+and task ``*`` that any task may have.
 """
 
 from __future__ import annotations
@@ -13,24 +18,42 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 
-from novawrite.engine.bus import EventBus
-from novawrite.engine.store import ANY_TASK, CHANNEL, TaskStore
+from novawrite.db.raw import asyncpg_dsn
+
+if TYPE_CHECKING:
+    from novawrite.engine.store import TaskStore
 
 log = logging.getLogger("novawrite.engine")
 
+CHANNEL = "novawrite_events"
+ANY_TASK = "*"
 
-def asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+class Notification(NamedTuple):
+    origin: str  # the store (process) that committed it
+    task_id: str | None  # None: any task may have changed
+    seq: int  # 0: changed without an event
+
+
+def notification(origin: str, task_id: str | None, seq: int) -> str:
+    """The NOTIFY payload for a committed event (``seq``) or a change without one (0)."""
+    return f"{origin} {task_id or ANY_TASK} {seq}"
+
+
+def parse_notification(payload: str) -> Notification:
+    origin, _, rest = payload.partition(" ")
+    task_id, _, seq = rest.partition(" ")
+    return Notification(origin, None if task_id == ANY_TASK else task_id, int(seq))
 
 
 class PgListener:
-    def __init__(self, url: str, store: TaskStore, bus: EventBus, wake: Callable[[], None]) -> None:
+    def __init__(self, url: str, store: TaskStore, wake: Callable[[], None]) -> None:
         self._dsn = asyncpg_dsn(url)
         self._store = store
-        self._bus = bus
         self._wake = wake
         self._task: asyncio.Task[None] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
@@ -65,7 +88,7 @@ class PgListener:
                 # Whatever happened while we were not listening: wake the dispatcher,
                 # and let go of any cached task state.
                 self._wake()
-                self._bus.changed(None)
+                self._store.forget(None)
                 await lost.wait()
                 log.warning("event listener lost its connection; reconnecting")
             finally:
@@ -74,24 +97,21 @@ class PgListener:
                     await conn.close(timeout=2)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        origin, _, rest = payload.partition(" ")
-        if origin == self._store.origin:
+        heard = parse_notification(payload)
+        if heard.origin == self._store.origin:
             return  # our own event, already published when it was committed
-        task_id, _, seq = rest.partition(" ")
-        if seq == "0":
-            self._bus.changed(None if task_id == ANY_TASK else task_id)
+        if heard.seq == 0 or heard.task_id is None:
+            self._store.forget(heard.task_id)
             return
-        if seq == "1":
+        if heard.seq == 1:
             self._wake()  # a task submitted to another process
-        fetch = asyncio.create_task(self._publish(task_id, int(seq)), name=f"fetch {task_id}:{seq}")
+        task_id, seq = heard.task_id, heard.seq
+        fetch = asyncio.create_task(self._relay(task_id, seq), name=f"fetch {task_id}:{seq}")
         self._fetches.add(fetch)
         fetch.add_done_callback(self._fetches.discard)
 
-    async def _publish(self, task_id: str, seq: int) -> None:
+    async def _relay(self, task_id: str, seq: int) -> None:
         try:
-            event = await self._store.event(task_id, seq)
+            await self._store.relay(task_id, seq)
         except Exception:
             log.warning("could not read event %s:%s", task_id, seq, exc_info=True)
-            return
-        if event is not None:
-            self._bus.publish(event)

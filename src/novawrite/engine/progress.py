@@ -1,7 +1,7 @@
 """The progress reporter a running generator writes through.
 
-Each event is stored (task row + task_events row, one transaction) before it is
-published. While text streams, a task writes at most once per
+Each event is stored (task row + task_events row, one transaction) and then
+published, by the store. While text streams, a task writes at most once per
 ``flush_seconds``: pieces, and progress changes made while text waits, go out
 together in the next chunk event, ``flush_seconds`` after the previous write
 (only ``flush_bytes`` of waiting text forces an earlier one); a progress change
@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from novawrite.engine.bus import EventBus
 from novawrite.engine.events import EventKind
 from novawrite.engine.store import Claimed, TaskStore
 
@@ -29,7 +28,6 @@ class TaskProgress:
     def __init__(
         self,
         store: TaskStore,
-        bus: EventBus,
         task: Claimed,
         owner: str,
         *,
@@ -38,7 +36,6 @@ class TaskProgress:
         flush_bytes: int = 2048,
     ) -> None:
         self._store = store
-        self._bus = bus
         self._task = task
         self._owner = owner
         self._usage = usage
@@ -118,7 +115,7 @@ class TaskProgress:
         self.last_write = time.monotonic()  # a write in flight counts as recent
         self._progress_waiting = False  # every event carries the current progress
         try:
-            event = await self._store.record(
+            await self._store.record(
                 self._task, self._owner, kind, self.progress, self.message, text=text, usage=self._usage()
             )
         except BaseException:
@@ -126,7 +123,6 @@ class TaskProgress:
             raise
         self.writes += 1
         self.last_write = time.monotonic()
-        self._bus.publish(event)
 
     def close(self) -> None:
         if self._timer is not None:

@@ -1,14 +1,16 @@
 """The read-only view of a novel that a generator gets, taken in one read snapshot.
 
 It is read before every task runs, so it is plain SQL on the raw driver
-(``novawrite.db.raw``).
+(``novawrite.db.raw``); the statements are ``novawrite.engine.queries``'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from novawrite.db.engine import Database
+from novawrite.engine import queries as q
 from novawrite.generators.base import (
     ChapterView,
     CharacterView,
@@ -22,19 +24,6 @@ from novawrite.generators.base import (
 
 PREVIOUS_ENDING_CHARS = 1500
 
-NOVEL = "SELECT id, title, genre, synopsis, language, outline FROM novels WHERE id = $1"
-VOLUMES = "SELECT id, number, title, summary FROM volumes WHERE novel_id = $1 ORDER BY number"
-CHAPTERS = """
-SELECT id, volume_id, number, title, summary, word_count, content_summary FROM chapters
-WHERE novel_id = $1 ORDER BY number"""
-CHARACTERS = "SELECT name, role, description FROM characters WHERE novel_id = $1 ORDER BY id"
-WORLD_SETTINGS = "SELECT name, category, description FROM world_settings WHERE novel_id = $1 ORDER BY id"
-TIMELINE = """
-SELECT position, time_label, title, description FROM timeline_events WHERE novel_id = $1 ORDER BY position, id"""
-FORESHADOWINGS = """
-SELECT title, description, status, planted_chapter, payoff_chapter FROM foreshadowings WHERE novel_id = $1 ORDER BY id"""
-CONTENT = "SELECT content FROM chapters WHERE id = $1"
-
 
 class NovelGone(Exception):
     """The task's novel (or chapter) was deleted."""
@@ -47,25 +36,34 @@ def _chapter_view(c: Any) -> ChapterView:
         title=c["title"],
         summary=c["summary"],
         word_count=c["word_count"],
-        content_summary=c["content_summary"],
+        recap=c["recap"] or "",
         has_content=c["word_count"] > 0,
     )
 
 
-async def load_novel_view(db: Database, novel_id: int, chapter_id: int | None = None) -> NovelView:
+async def load_novel_view(
+    db: Database, novel_id: int, chapter_id: int | None = None, texts: Sequence[int] = ()
+) -> NovelView:
+    """``texts``: chapters whose whole text the generator reads (those of another novel are left out)."""
     async with db.raw_read() as tx:
-        novel = await tx.fetchrow(NOVEL, novel_id)
+        novel = await tx.fetchrow(q.NOVEL, novel_id)
         if novel is None:
             raise NovelGone(f"novel {novel_id} no longer exists")
-        volumes = await tx.fetch(VOLUMES, novel_id)
+        volumes = await tx.fetch(q.VOLUMES, novel_id)
         chapters_by_volume: dict[int, list[Any]] = {v["id"]: [] for v in volumes}
         if volumes:
-            for c in await tx.fetch(CHAPTERS, novel_id):
+            for c in await tx.fetch(q.CHAPTERS, novel_id):
                 chapters_by_volume.setdefault(c["volume_id"], []).append(c)
-        characters = await tx.fetch(CHARACTERS, novel_id)
-        worlds = await tx.fetch(WORLD_SETTINGS, novel_id)
-        timeline = await tx.fetch(TIMELINE, novel_id)
-        fores = await tx.fetch(FORESHADOWINGS, novel_id)
+        characters = await tx.fetch(q.CHARACTERS, novel_id)
+        worlds = await tx.fetch(q.WORLD_SETTINGS, novel_id)
+        timeline = await tx.fetch(q.TIMELINE, novel_id)
+        fores = await tx.fetch(q.FORESHADOWINGS, novel_id)
+        numbers = {c["id"]: c["number"] for chapters in chapters_by_volume.values() for c in chapters}
+        contents: dict[int, str] = {}
+        for text_id in dict.fromkeys(texts):
+            row = await tx.fetchrow(q.CHAPTER_CONTENT, text_id, novel_id)
+            if row is not None:
+                contents[text_id] = row[0] or ""
         volume_views = tuple(
             VolumeView(
                 v["number"], v["title"], v["summary"], tuple(_chapter_view(c) for c in chapters_by_volume[v["id"]])
@@ -81,9 +79,9 @@ async def load_novel_view(db: Database, novel_id: int, chapter_id: int | None = 
             volume_number, chapter = ordered[index]
             previous = ""
             if index > 0:
-                row = await tx.fetchrow(CONTENT, ordered[index - 1][1]["id"])
+                row = await tx.fetchrow(q.CONTENT, ordered[index - 1][1]["id"])
                 previous = row[0] if row is not None else ""
-            row = await tx.fetchrow(CONTENT, chapter["id"])
+            row = await tx.fetchrow(q.CONTENT, chapter["id"])
             target = TargetChapter(
                 chapter=_chapter_view(chapter),
                 volume_number=volume_number,
@@ -101,6 +99,17 @@ async def load_novel_view(db: Database, novel_id: int, chapter_id: int | None = 
         characters=tuple(CharacterView(*c) for c in characters),
         world_settings=tuple(WorldSettingView(*w) for w in worlds),
         timeline_events=tuple(TimelineEventView(*t) for t in timeline),
-        foreshadowings=tuple(ForeshadowingView(*f) for f in fores),
+        foreshadowings=tuple(
+            ForeshadowingView(
+                id=f["id"],
+                title=f["title"],
+                description=f["description"],
+                status=f["status"],
+                planted_chapter=numbers.get(f["planted_chapter_id"]),
+                payoff_chapter=numbers.get(f["payoff_chapter_id"]),
+            )
+            for f in fores
+        ),
         target=target,
+        texts=contents,
     )

@@ -74,7 +74,7 @@ class Supervisor:
         self.settings = settings
         self.metrics = metrics
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.store = TaskStore(db, origin=self.owner, lease_seconds=settings.lease_seconds)
+        self.store = TaskStore(db, bus, origin=self.owner, lease_seconds=settings.lease_seconds)
         self.db = db
         self.bus = bus
         self.provider = provider
@@ -96,7 +96,7 @@ class Supervisor:
 
     async def start(self) -> None:
         if not self.db.is_sqlite:
-            self.listener = PgListener(self.db.url, self.store, self.bus, self.wake)
+            self.listener = PgListener(self.db.url, self.store, self.wake)
             self.listener.start()
         await self._sweep()
         for coro, name in ((self._dispatch(), "dispatcher"), (self._maintain(), "lease keeper")):
@@ -170,11 +170,9 @@ class Supervisor:
             picked = self._pick(heads, running, free)
             if not picked:
                 return
-            claimed = await self.store.claim_many(picked, self.owner, self.settings.lease_seconds)
-            order = {pk: i for i, pk in enumerate(picked)}
-            for task, event in sorted(claimed, key=lambda c: order[c[0].pk]):
+            # in the order picked (their running events are published so too)
+            for task in await self.store.claim_many(picked, self.owner, self.settings.lease_seconds):
                 self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
-                self.bus.publish(event)
                 self._start(task)
 
     def _pick(self, heads: list[tuple[int, int]], running: dict[int, int], free: int) -> list[int]:
@@ -265,9 +263,8 @@ class Supervisor:
         except Exception:
             log.exception("recovery sweep failed")
             return
-        for event in events:
+        for event in events:  # published by the store
             log.info("task=%s recovered: %s", event.task_id, event.kind)
-            self.bus.publish(event)
         if events:
             self.wake()
 
@@ -286,7 +283,6 @@ class Supervisor:
 
         progress = TaskProgress(
             self.store,
-            self.bus,
             claimed,
             self.owner,
             usage=current_usage,
@@ -301,7 +297,7 @@ class Supervisor:
                 raise RuntimeError(f"unknown task type {claimed.task_type!r}")
             params = kind.params.model_validate({**claimed.params, "novel_id": claimed.novel_id})
             chapter_id = kind.scope(params) if kind.per_chapter else None
-            novel = await load_novel_view(self.db, claimed.novel_id, chapter_id)
+            novel = await load_novel_view(self.db, claimed.novel_id, chapter_id, texts=kind.texts_of(params))
             language = novel.language
 
             async def save_checkpoint(data: dict[str, Any]) -> None:
@@ -390,9 +386,9 @@ class Supervisor:
         self._published(event, claimed)
 
     def _published(self, event: TaskEvent | None, claimed: Claimed) -> None:
+        """Count and log a runner's last event (the store published it when it committed)."""
         if event is None:
             return
-        self.bus.publish(event)
         runner = self.runners.get(claimed.id)
         duration = time.monotonic() - runner.started if runner is not None else 0.0
         if self.metrics is not None:

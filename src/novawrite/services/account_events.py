@@ -15,7 +15,7 @@ import logging
 
 import asyncpg
 
-from novawrite.engine.notify import asyncpg_dsn
+from novawrite.db.raw import asyncpg_dsn
 from novawrite.services.users import CHANNEL, Users
 
 log = logging.getLogger("novawrite.auth")

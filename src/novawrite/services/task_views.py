@@ -19,26 +19,28 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_CAPACITY = 20_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskBody:
-    """A task's JSON body with its ETag, and the response headers of a 200 and a 304, made once."""
+    """A task's JSON body and its ETag, made once per change of the task.
+
+    ``prepared`` is the caller's to fill with what it derives from this body once
+    (the web layer keeps the encoded response headers there); this module never
+    reads it, and it goes with the body at the task's next change.
+    """
 
     user_id: int
     body: bytes
     etag: str
-    headers_200: list[tuple[bytes, bytes]]
-    headers_304: list[tuple[bytes, bytes]]
+    prepared: Any = None
 
     @classmethod
     def of(cls, user_id: int, body: bytes) -> TaskBody:
-        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-        common = [(b"etag", etag.encode()), (b"cache-control", b"private, no-cache")]
-        ok = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json"), *common]
-        return cls(user_id, body, etag, ok, common)
+        return cls(user_id, body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
 
 
 class TaskViews:

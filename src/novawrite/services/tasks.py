@@ -3,7 +3,8 @@
 Submitting inserts the task and its first event (``status: pending``, seq 1) in
 one transaction; the database enforces the one-active-task rule and the
 idempotency key (unique indexes), so concurrent identical requests cannot both
-create a task.
+create a task. Every statement is the store's (``novawrite.engine.store``), which
+also publishes every event it stores; this module knows no SQL and no HTTP.
 """
 
 from __future__ import annotations
@@ -19,31 +20,47 @@ from typing import Any, cast
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from novawrite.db import raw
 from novawrite.db.engine import MAX_ID, valid_id
 from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.events import TaskEvent
-from novawrite.engine.store import TASK_COLUMNS, T, TaskStore, active_filter, task_view
+from novawrite.engine.queries import HistoryFilter
+from novawrite.engine.store import SubmitChecks, TaskStore
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.kind import TaskKind
+from novawrite.jsonenc import dumps
 from novawrite.services.task_views import TaskBody, TaskViews
-from novawrite.web.http import dumps
 
 INSERT_TRIES = 3  # a submit that collided with an active task which then finished tries again
 PENDING_MESSAGE = "Queued"  # the novel's language is not read at submit
 
 log = logging.getLogger("novawrite.engine")
 
-# Submit's checks, on the raw driver (novawrite.db.raw): they run before every task.
-# The novel if the user owns it, and the user's unfinished (pending or running) tasks.
-SUBMIT_CHECKS = f"""
-SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
-    (SELECT count(*) FROM tasks WHERE user_id = $2 AND status IN ('{TaskStatus.PENDING.value}', '{TaskStatus.RUNNING.value}'))"""
-NOVEL_EXISTS = "SELECT id FROM novels WHERE id = $1"
-CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
+
+def task_view(row: Any) -> dict[str, Any]:
+    """A task row as API.md's Task object."""
+    return {
+        "id": row.id,
+        "novel_id": row.novel_id,
+        "user_id": row.user_id,
+        "task_type": row.task_type,
+        "status": row.status,
+        "progress": row.progress,
+        "message": row.message,
+        "params": row.params,
+        "result": row.result,
+        "error": row.error,
+        "usage": row.usage,
+        "attempt": row.attempt,
+        "retry_of": row.retry_of,
+        "cancel_requested": row.cancel_requested,
+        "created_at": row.created_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+        "updated_at": row.updated_at,
+    }
 
 
 @dataclass(frozen=True)
@@ -77,12 +94,11 @@ class Tasks:
         self, store: TaskStore, supervisor: Supervisor, kinds: dict[str, TaskKind], max_unfinished: int
     ) -> None:
         self.store = store
-        self.db = store.db
         self.supervisor = supervisor
         self.kinds = kinds
         self.max_unfinished = max_unfinished
         self.views = TaskViews()
-        supervisor.bus.on_change(self.views.changed)
+        store.on_change(self.views.changed)
 
     # --- submit ------------------------------------------------------------------------
 
@@ -99,13 +115,13 @@ class Tasks:
         nid = valid_id(novel_id)
         if nid is None:
             raise NotFound("Novel not found")
-        async with self.db.raw_read() as tx:
-            owned, unfinished = await tx.fetchrow(SUBMIT_CHECKS, nid, user_id)
-            if owned is None:
-                raise NotFound("Novel not found")
-            if kind.per_chapter:
-                await self._check_chapter(tx, nid, params)
-        self._check_unfinished(unfinished)
+        chapter_id = valid_id(cast(Any, params).chapter_id) if kind.per_chapter else None
+        checks = await self.store.submit_checks(user_id, nid, chapter_id)
+        if not checks.owns_novel:
+            raise NotFound("Novel not found")
+        if kind.per_chapter:
+            self._check_chapter(checks, params)
+        self._check_unfinished(checks.unfinished)
         novel_id = nid
         stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
         try:
@@ -122,26 +138,17 @@ class Tasks:
             return Submitted(repeat.task, created=False)
         return Submitted(task, created=True)
 
-    async def _check_chapter(self, tx: raw.Tx, novel_id: int, params: BaseModel) -> None:
-        chapter_id = valid_id(cast(Any, params).chapter_id)
-        row = None
-        if chapter_id is not None:
-            row = await tx.fetchrow(CHAPTER_CONTENT, chapter_id, novel_id)
-        if row is None:
+    def _check_chapter(self, checks: SubmitChecks, params: BaseModel) -> None:
+        if not checks.chapter_found:
             raise NotFound("Chapter not found")
-        if row[0] and not getattr(params, "overwrite", False):
+        if checks.chapter_has_text and not getattr(params, "overwrite", False):
             raise Conflict(
                 "chapter_has_content",
                 'The chapter already has text; send "overwrite": true to replace it (the old text is kept as a revision)',
             )
 
     async def _idempotent_repeat(self, user_id: int, key: str, digest: str) -> dict[str, Any] | None:
-        async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    select(*TASK_COLUMNS, T.c.request_hash).where(T.c.user_id == user_id, T.c.idempotency_key == key)
-                )
-            ).first()
+        row = await self.store.by_idempotency_key(user_id, key)
         if row is None:
             return None
         if row.request_hash != digest:
@@ -175,7 +182,7 @@ class Tasks:
         message = PENDING_MESSAGE
         for tries_left in reversed(range(INSERT_TRIES)):
             try:
-                event = await self.store.insert_task(
+                await self.store.insert_task(
                     task_id=task_id,
                     user_id=user_id,
                     novel_id=novel_id,
@@ -195,21 +202,19 @@ class Tasks:
                     repeat = await self._idempotent_repeat(user_id, idempotency_key, digest)
                     if repeat is not None:
                         raise _Repeat(repeat) from None
-                active = await self._active_of(novel_id, kind.task_type, scope)
+                active = await self.store.active_in_scope(novel_id, kind.task_type, scope)
                 if active is not None:
                     raise Conflict(
                         "task_conflict",
                         f"A {kind.task_type} task is already pending or running for this novel",
                         task_id=active,
                     ) from None
-                async with self.db.raw_read() as tx:
-                    if await tx.fetchrow(NOVEL_EXISTS, novel_id) is None:
-                        raise NotFound("Novel not found") from None
+                if not await self.store.novel_exists(novel_id):
+                    raise NotFound("Novel not found") from None
                 if not tries_left:
                     raise
                 # The active task it collided with finished in the meantime: try again.
-        self.supervisor.bus.publish(event)
-        self.supervisor.wake()
+        self.supervisor.wake()  # the store published the task's first event
         log.info("task=%s type=%s user=%s status=pending attempt=%s", task_id, kind.task_type, user_id, attempt)
         return {
             "id": task_id,
@@ -231,19 +236,6 @@ class Tasks:
             "finished_at": None,
             "updated_at": now,
         }
-
-    async def _active_of(self, novel_id: int, task_type: str, scope: int) -> str | None:
-        async with self.db.read() as conn:
-            return (
-                await conn.execute(
-                    select(T.c.id).where(
-                        T.c.novel_id == novel_id,
-                        T.c.task_type == task_type,
-                        T.c.scope == scope,
-                        T.c.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING]),
-                    )
-                )
-            ).scalar()
 
     # --- read --------------------------------------------------------------------------
 
@@ -277,11 +269,7 @@ class Tasks:
         return {"text": row.output or "", "complete": row.status == TaskStatus.COMPLETED}
 
     async def active(self, user_id: int) -> list[dict[str, Any]]:
-        async with self.db.read() as conn:
-            # Sorted here, not by ORDER BY: with it SQLite walks ix_tasks_user_pk through the
-            # user's whole history instead of taking the few active rows from ix_tasks_user_status.
-            rows = (await conn.execute(select(*TASK_COLUMNS).where(active_filter(user_id)))).all()
-        return [task_view(r) for r in sorted(rows, key=lambda r: r.pk, reverse=True)]
+        return [task_view(r) for r in await self.store.active(user_id)]
 
     async def history(
         self,
@@ -299,19 +287,8 @@ class Tasks:
         before = decode_cursor(cursor) if cursor is not None else None
         if any(i is not None and not 0 < i <= MAX_ID for i in (novel_id, chapter_id)):
             return [], None  # no such novel or chapter can exist
-        query = select(*TASK_COLUMNS).where(T.c.user_id == user_id)
-        if novel_id is not None:
-            query = query.where(T.c.novel_id == novel_id)
-        if status is not None:
-            query = query.where(T.c.status == status)
-        if task_type is not None:
-            query = query.where(T.c.task_type == task_type)
-        if chapter_id is not None:  # a chapter task's scope is its chapter
-            query = query.where(T.c.scope == chapter_id)
-        if before is not None:
-            query = query.where(T.c.pk < before)
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query.order_by(T.c.pk.desc()).limit(limit + 1))).all()
+        only = HistoryFilter(novel_id=novel_id, status=status, task_type=task_type, chapter_id=chapter_id)
+        rows = await self.store.history(user_id, only, before=before, limit=limit + 1)
         items = [task_view(r) for r in rows[:limit]]
         next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None
         return items, next_cursor
@@ -328,27 +305,19 @@ class Tasks:
         row, event = await self.store.request_cancel(user_id, task_id)
         if row is None:
             raise NotFound("Task not found")
-        if event is not None:
-            self.supervisor.bus.publish(event)
+        if event is not None:  # a pending task, cancelled (the store published its event)
             return task_view(row)
         if TaskStatus(row.status).finished:
             raise Conflict("task_finished", f"The task is already {row.status}")
-        self.supervisor.bus.changed(task_id)  # cancel_requested is set; the cancelled event comes later
-        self.supervisor.cancel_local(task_id)
+        self.supervisor.cancel_local(task_id)  # cancel_requested is set; the cancelled event comes later
         return task_view(row)
 
     async def novel_deleted(self) -> None:
         """A novel and its tasks are gone: forget every cached task body, here and in other processes."""
-        self.supervisor.bus.changed(None)
-        await self.store.notify_changed(None)
+        await self.store.changed(None)
 
     async def cancel_all_for_novel(self, user_id: int, novel_id: int, timeout: float = 3.0) -> None:
-        async with self.db.read() as conn:
-            ids = (
-                (await conn.execute(select(T.c.id).where(T.c.novel_id == novel_id, active_filter(user_id))))
-                .scalars()
-                .all()
-            )
+        ids = await self.store.active_ids(user_id, novel_id)
         for task_id in ids:
             try:
                 await self.cancel(user_id, task_id)
@@ -368,9 +337,7 @@ class Tasks:
         if kind is None:
             raise Conflict("task_not_retryable", f"Tasks of type {row.task_type!r} can no longer run")
         params = kind.params.model_validate({**row.params, "novel_id": row.novel_id})
-        async with self.db.raw_read() as tx:
-            _, unfinished = await tx.fetchrow(SUBMIT_CHECKS, row.novel_id, user_id)
-        self._check_unfinished(unfinished)
+        self._check_unfinished((await self.store.submit_checks(user_id, row.novel_id)).unfinished)
         return await self._insert(
             user_id,
             row.novel_id,

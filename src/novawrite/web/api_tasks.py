@@ -16,7 +16,9 @@ from novawrite.engine.events import TaskEvent, sse_bytes
 from novawrite.engine.streams import EventStreams, Place, Snapshot
 from novawrite.errors import ValidationFailed
 from novawrite.generators.kind import TaskKind
-from novawrite.web.http import JSON, dumps
+from novawrite.jsonenc import dumps
+from novawrite.services.task_views import TaskBody
+from novawrite.web.http import JSON
 from novawrite.web.routing import ApiRouter, Call
 from novawrite.web.schemas import (
     ActiveTasksOut,
@@ -66,6 +68,8 @@ def _submit_handler(kind: TaskKind, route: str):  # type: ignore[no-untyped-def]
         key = call.request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not 1 <= len(key) <= 200:
             raise ValidationFailed([{"field": "header.Idempotency-Key", "message": "Must be 1-200 characters"}])
+        if kind.reads_chapters is not None:  # chapters of another novel or user: 404
+            await call.services.novels.check_chapters(call.user.id, call.body.novel_id, kind.texts_of(call.body))
         submitted = await call.services.tasks.submit(call.user.id, kind, call.body, key, route=route)
         return task_response(submitted.task, 202 if submitted.created else 200)
 
@@ -81,6 +85,19 @@ class Prepared(Response):
         self.body = body
         self.raw_headers = list(raw_headers)
         self.background = None
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def _poll_headers(task: TaskBody) -> tuple[Headers, Headers]:
+    """A polled task's 200 and 304 headers, encoded once per change of the task: kept with its cached body."""
+    headers: tuple[Headers, Headers] | None = task.prepared
+    if headers is None:
+        common = [(b"etag", task.etag.encode()), (b"cache-control", b"private, no-cache")]
+        ok = [(b"content-length", str(len(task.body)).encode()), (b"content-type", b"application/json"), *common]
+        headers = task.prepared = (ok, common)
+    return headers
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -105,9 +122,10 @@ async def active_tasks(call: Call) -> Response:
 )
 async def get_task(call: Call) -> Response:
     task = await call.services.tasks.poll(call.user.id, call.path_param("task_id"))
+    ok, not_modified = _poll_headers(task)
     if _matches(call.request.headers.get("if-none-match"), task.etag):
-        return Prepared(304, b"", task.headers_304)
-    return Prepared(200, task.body, task.headers_200)
+        return Prepared(304, b"", not_modified)
+    return Prepared(200, task.body, ok)
 
 
 @router.route(

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from novawrite.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from novawrite.jsonenc import dumps as dumps  # the web's JSON is everyone's (novawrite.jsonenc)
 
 MAX_BODY_BYTES = 1024 * 1024
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -38,10 +39,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 BODY_STRING_PATTERN = "^[^\\u0000]*$"
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def dumps(data: Any) -> bytes:
-    return orjson.dumps(data, option=orjson.OPT_UTC_Z)
 
 
 NO_STORE = (b"cache-control", b"no-store")
@@ -134,8 +131,16 @@ async def parse_body(request: Request, model: type[M]) -> M:
 
 
 def _whole_numbers_as_int(data: dict[str, Any]) -> dict[str, Any]:
-    """``16.0`` as ``16``, in the members of a body (bodies are flat objects; nothing deeper is walked)."""
-    return {key: int(value) if _exact_integer(value) else value for key, value in data.items()}
+    """``16.0`` as ``16``, in the members of a body and the lists they hold (a list of chapter ids);
+    bodies are flat objects, nothing deeper is walked."""
+    return {
+        key: [_as_int(item) for item in value] if isinstance(value, list) else _as_int(value)
+        for key, value in data.items()
+    }
+
+
+def _as_int(value: Any) -> Any:
+    return int(value) if _exact_integer(value) else value
 
 
 def _exact_integer(value: Any) -> bool:

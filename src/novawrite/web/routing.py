@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -21,6 +21,9 @@ from starlette.routing import Route
 from novawrite.web.auth import CurrentUser, authenticate, public_request
 from novawrite.web.http import BODY_STRING_PATTERN, parse_body, require_json_body
 from novawrite.web.query import parse_query
+
+if TYPE_CHECKING:  # novawrite.app imports the web package: no cycle at run time
+    from novawrite.app import Services
 
 
 @dataclass
@@ -33,8 +36,10 @@ class Call:
     query: Any = None
 
     @property
-    def services(self) -> Any:
-        return self.request.app.state.novawrite
+    def services(self) -> Services:
+        """The lifespan's state (``novawrite.app.Services``)."""
+        services: Services = self.request.app.state.novawrite
+        return services
 
     def path_param(self, name: str) -> str:
         return str(self.request.path_params[name])

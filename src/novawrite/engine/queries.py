@@ -1,0 +1,282 @@
+"""Every statement of the task engine, by name; ``TaskStore`` (and the novel snapshot) run them.
+
+Two kinds, on purpose. The statements every task goes through (submit and its
+checks, claim, record, complete, finish, requeue, cancel, lease renewal, the
+dispatcher's reads, the novel snapshot) are plain SQL for the raw drivers
+(``novawrite.db.raw``: ``$n`` parameters, one text for both databases). The API's
+reads (a task, a history page, the active tasks, the events to replay) are
+SQLAlchemy Core selects, whose rows come back decoded (datetimes, JSON).
+
+Each transition of a task's status is one statement here: ``INSERT_TASK`` (new,
+pending), ``CLAIM`` (pending to running), ``COMPLETE`` (running to completed),
+``FINISH`` (running to failed or cancelled), ``REQUEUE`` (running to pending),
+``CANCEL_PENDING`` (pending to cancelled).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Select, Table, func, select
+
+from novawrite.db.models import ACTIVE_SQL, ACTIVE_STATUSES, Task, TaskStatus
+from novawrite.db.models import TaskEvent as TaskEventRow
+
+T = cast(Table, Task.__table__)
+E = cast(Table, TaskEventRow.__table__)
+
+PENDING, RUNNING = TaskStatus.PENDING.value, TaskStatus.RUNNING.value
+#: "The task is pending or running" (``ACTIVE_STATUSES``) in Core; ``ACTIVE_SQL`` in raw SQL.
+ACTIVE = T.c.status.in_(ACTIVE_STATUSES)
+
+# --- events and notifications --------------------------------------------------------------
+
+ADD_EVENT = "INSERT INTO task_events (task_pk, seq, kind, data, created_at) VALUES ($1, $2, $3, $4, $5)"
+NOTIFY = "SELECT pg_notify($1, $2)"
+NOTIFY_MANY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
+
+
+@functools.cache
+def with_event_pg(write: str, count: int) -> str:
+    """PostgreSQL: a write of ``count`` parameters (``... RETURNING pk``), its event and the event's NOTIFY as one
+    statement (five more parameters: seq, kind, data, created_at, then the channel and the payload)."""
+    n = count
+    return f"""
+WITH written AS ({write}),
+stored AS (
+    INSERT INTO task_events (task_pk, seq, kind, data, created_at)
+    SELECT pk, ${n + 1}::integer, ${n + 2}::text, ${n + 3}::text, ${n + 4}::timestamptz FROM written
+    RETURNING task_pk
+)
+SELECT task_pk, pg_notify(${n + 5}::text, ${n + 6}::text) FROM stored"""
+
+
+# "is one of a list" in one parameter: an array on PostgreSQL, a JSON array on SQLite
+_IN_LIST = {
+    "postgresql": {"pk": "pk = ANY($1::bigint[])", "id": "id = ANY($1::text[])"},
+    "sqlite": {"pk": "pk IN (SELECT value FROM json_each($1))", "id": "id IN (SELECT value FROM json_each($1))"},
+}
+
+
+def in_list(dialect: str, column: str) -> str:
+    """``column`` is one of the values of parameter $1 (pass them through ``list_param``)."""
+    return _IN_LIST[dialect][column]
+
+
+def list_param(dialect: str, values: Sequence[Any]) -> Any:
+    return list(values) if dialect == "postgresql" else orjson.dumps(list(values)).decode()
+
+
+# --- submit --------------------------------------------------------------------------------
+
+# The novel if the user owns it, and the user's unfinished (pending or running) tasks.
+SUBMIT_CHECKS = f"""
+SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
+    (SELECT count(*) FROM tasks WHERE user_id = $2 AND {ACTIVE_SQL})"""
+#: A chapter's text, if it is a chapter of that novel (also the snapshot's texts).
+CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
+NOVEL_EXISTS = "SELECT id FROM novels WHERE id = $1"
+
+INSERT_TASK = f"""
+INSERT INTO tasks (id, user_id, novel_id, task_type, scope, status, progress, message, params, attempt, retry_of,
+    cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13)
+RETURNING pk"""
+
+# --- the dispatcher ------------------------------------------------------------------------
+
+# Each waiting user's oldest pending task and how many tasks that user has running.
+# The users with pending work are walked one index seek at a time
+# (ix_tasks_status_user_pk), so a dispatch costs the number of waiting users, not
+# the length of the queue.
+PENDING_HEADS = f"""
+WITH RECURSIVE waiting(user_id) AS (
+    SELECT (SELECT user_id FROM tasks WHERE status = '{PENDING}' ORDER BY user_id LIMIT 1)
+    UNION ALL
+    SELECT (
+        SELECT t.user_id FROM tasks AS t
+        WHERE t.status = '{PENDING}' AND t.user_id > waiting.user_id ORDER BY t.user_id LIMIT 1
+    )
+    FROM waiting WHERE waiting.user_id IS NOT NULL
+)
+SELECT user_id,
+    (SELECT h.pk FROM tasks AS h WHERE h.status = '{PENDING}' AND h.user_id = waiting.user_id ORDER BY h.pk LIMIT 1),
+    (SELECT count(*) FROM tasks AS r WHERE r.user_id = waiting.user_id AND r.status = '{RUNNING}')
+FROM waiting WHERE user_id IS NOT NULL"""
+# {pks}: in_list(dialect, "pk")
+CLAIM = f"""
+UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, started_at = COALESCE(started_at, $4),
+    updated_at = $4, seq = seq + 1, message = $5
+WHERE {{pks}} AND status = '{PENDING}'
+RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
+    progress, message"""
+CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
+
+# --- a running task's writes: only while its owner holds it, at the seq it knows -------------
+
+MINE = f"pk = $1 AND owner = $2 AND status = '{RUNNING}' AND seq = $3"
+RECORD = f"""
+UPDATE tasks SET seq = $4, progress = $5, message = $6, updated_at = $7, lease_expires_at = $8,
+    output = output || $9, usage = COALESCE($10, usage)
+WHERE {MINE}
+RETURNING pk"""
+SAVE_CHECKPOINT = f"UPDATE tasks SET checkpoint = $4 WHERE {MINE}"
+COMPLETE = f"""
+UPDATE tasks SET status = '{TaskStatus.COMPLETED.value}', progress = 100, message = $4, result = $5, usage = $6,
+    seq = $7, finished_at = $8, updated_at = $8, owner = NULL, lease_expires_at = NULL
+WHERE {MINE}
+RETURNING pk"""
+FINISH = f"""
+UPDATE tasks SET status = $4, message = $5, error = $6, usage = $7, seq = $8, finished_at = $9, updated_at = $9,
+    owner = NULL, lease_expires_at = NULL
+WHERE {MINE}
+RETURNING pk"""
+REQUEUE = f"""
+UPDATE tasks SET status = '{PENDING}', attempt = $4, progress = 0, message = $5, seq = $6, updated_at = $7,
+    owner = NULL, lease_expires_at = NULL
+WHERE {MINE}
+RETURNING pk"""
+# {ids}: in_list(dialect, "id")
+RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}'"
+CANCEL_REQUESTED = "SELECT id FROM tasks WHERE {ids} AND cancel_requested = $2"
+
+# --- recovery: running tasks to give back ---------------------------------------------------
+
+RUNNING_OWNED = f"""
+SELECT pk, id, user_id, owner, seq, attempt, progress, usage FROM tasks
+WHERE pk = $1 AND status = '{RUNNING}' AND owner = $2"""
+RUNNING_EXPIRED = f"""
+SELECT pk, id, user_id, owner, seq, attempt, progress, usage FROM tasks
+WHERE pk = $1 AND status = '{RUNNING}' AND lease_expires_at < $2"""
+EXPIRED = f"SELECT pk FROM tasks WHERE status = '{RUNNING}' AND lease_expires_at < $1"
+
+# --- cancel requests from the API ------------------------------------------------------------
+
+CANCEL_TARGET = "SELECT pk, status, seq, progress FROM tasks WHERE id = $1 AND user_id = $2"
+CANCEL_PENDING = f"""
+UPDATE tasks SET status = '{TaskStatus.CANCELLED.value}', cancel_requested = $2, message = $3, seq = $4,
+    finished_at = $5, updated_at = $5
+WHERE pk = $1 AND status = '{PENDING}' AND seq = $6
+RETURNING pk"""
+FLAG_CANCEL = f"UPDATE tasks SET cancel_requested = $2, updated_at = $3 WHERE pk = $1 AND status = '{RUNNING}'"
+
+# --- the novel snapshot a generator reads (novawrite.engine.snapshot) -------------------------
+
+NOVEL = "SELECT id, title, genre, synopsis, language, outline FROM novels WHERE id = $1"
+VOLUMES = "SELECT id, number, title, summary FROM volumes WHERE novel_id = $1 ORDER BY number"
+CHAPTERS = """
+SELECT id, volume_id, number, title, summary, word_count, recap FROM chapters
+WHERE novel_id = $1 ORDER BY number"""
+CHARACTERS = "SELECT name, role, description FROM characters WHERE novel_id = $1 ORDER BY id"
+WORLD_SETTINGS = "SELECT name, category, description FROM world_settings WHERE novel_id = $1 ORDER BY id"
+TIMELINE = """
+SELECT position, time_label, title, description FROM timeline_events WHERE novel_id = $1 ORDER BY position, id"""
+FORESHADOWINGS = """
+SELECT id, title, description, status, planted_chapter_id, payoff_chapter_id FROM foreshadowings
+WHERE novel_id = $1 ORDER BY id"""
+CONTENT = "SELECT content FROM chapters WHERE id = $1"
+
+# --- the API's reads (SQLAlchemy Core) -----------------------------------------------------
+
+#: The columns of API.md's Task object.
+TASK_COLUMNS = (
+    T.c.pk,
+    T.c.id,
+    T.c.novel_id,
+    T.c.user_id,
+    T.c.task_type,
+    T.c.status,
+    T.c.progress,
+    T.c.message,
+    T.c.params,
+    T.c.result,
+    T.c.error,
+    T.c.usage,
+    T.c.attempt,
+    T.c.retry_of,
+    T.c.cancel_requested,
+    T.c.created_at,
+    T.c.started_at,
+    T.c.finished_at,
+    T.c.updated_at,
+)
+
+
+def task_by_id(task_id: str) -> Select[Any]:
+    """A task as the API shows it, with its text so far and its seq."""
+    return select(*TASK_COLUMNS, T.c.output, T.c.seq).where(T.c.id == task_id)
+
+
+def task_view_by_id(task_id: str) -> Select[Any]:
+    """Just the columns of the API's Task object (no output text)."""
+    return select(*TASK_COLUMNS).where(T.c.id == task_id)
+
+
+def task_by_pk(pk: int) -> Select[Any]:
+    return select(*TASK_COLUMNS).where(T.c.pk == pk)
+
+
+def by_idempotency_key(user_id: int, key: str) -> Select[Any]:
+    return select(*TASK_COLUMNS, T.c.request_hash).where(T.c.user_id == user_id, T.c.idempotency_key == key)
+
+
+def active_in_scope(novel_id: int, task_type: str, scope: int) -> Select[Any]:
+    """The id of the active task a new one of this kind and scope collides with (``uq_tasks_one_active``)."""
+    return select(T.c.id).where(T.c.novel_id == novel_id, T.c.task_type == task_type, T.c.scope == scope, ACTIVE)
+
+
+def active_of_user(user_id: int) -> Select[Any]:
+    # No ORDER BY: with it SQLite walks ix_tasks_user_pk through the user's whole history
+    # instead of taking the few active rows from ix_tasks_user_status (sort the rows instead).
+    return select(*TASK_COLUMNS).where(T.c.user_id == user_id, ACTIVE)
+
+
+def active_ids_of_novel(user_id: int, novel_id: int) -> Select[Any]:
+    return select(T.c.id).where(T.c.novel_id == novel_id, T.c.user_id == user_id, ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    """Which of a user's tasks a history page lists (None: any)."""
+
+    novel_id: int | None = None
+    status: str | None = None
+    task_type: str | None = None
+    chapter_id: int | None = None  # a chapter task's scope is its chapter
+
+
+def history(user_id: int, only: HistoryFilter, *, before: int | None, limit: int) -> Select[Any]:
+    """A page of the user's tasks, newest first (``before``: a pk, the page's cursor)."""
+    query = select(*TASK_COLUMNS).where(T.c.user_id == user_id)
+    if only.novel_id is not None:
+        query = query.where(T.c.novel_id == only.novel_id)
+    if only.status is not None:
+        query = query.where(T.c.status == only.status)
+    if only.task_type is not None:
+        query = query.where(T.c.task_type == only.task_type)
+    if only.chapter_id is not None:
+        query = query.where(T.c.scope == only.chapter_id)
+    if before is not None:
+        query = query.where(T.c.pk < before)
+    return query.order_by(T.c.pk.desc()).limit(limit)
+
+
+def events_after(task_pk: int, after: int) -> Select[Any]:
+    return select(E.c.seq, E.c.kind, E.c.data).where(E.c.task_pk == task_pk, E.c.seq > after).order_by(E.c.seq)
+
+
+def event_of(task_id: str, seq: int) -> Select[Any]:
+    return (
+        select(T.c.user_id, E.c.kind, E.c.data)
+        .select_from(E.join(T, T.c.pk == E.c.task_pk))
+        .where(T.c.id == task_id, E.c.seq == seq)
+    )
+
+
+def counts() -> Select[Any]:
+    """(status, task_type, number of tasks) over the whole table."""
+    return select(T.c.status, T.c.task_type, func.count()).group_by(T.c.status, T.c.task_type)

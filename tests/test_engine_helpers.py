@@ -1,0 +1,48 @@
+"""The engine's one-place helpers: the NOTIFY payload, the asyncpg DSN, the active statuses, the poll's headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from novawrite.db.models import ACTIVE_SQL
+from novawrite.db.raw import asyncpg_dsn
+from novawrite.engine.notify import Notification, notification, parse_notification
+from novawrite.services.task_views import TaskBody
+from novawrite.web.api_tasks import _poll_headers
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "alembic" / "versions"
+
+
+def test_a_notification_reads_back_as_it_was_written() -> None:
+    task = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert parse_notification(notification("host:1:ab", task, 7)) == Notification("host:1:ab", task, 7)
+    assert notification("host:1:ab", None, 0) == "host:1:ab * 0"  # any task may have changed
+    assert parse_notification("host:1:ab * 0") == Notification("host:1:ab", None, 0)
+
+
+def test_the_asyncpg_dsn_keeps_everything_but_the_driver() -> None:
+    url = "postgresql+asyncpg://nova:p%40ss@db.example:5433/novawrite?sslmode=require"
+    assert asyncpg_dsn(url) == "postgresql://nova:p%40ss@db.example:5433/novawrite?sslmode=require"
+    assert (
+        asyncpg_dsn("postgresql+asyncpg://postgres@127.0.0.1:5432/test") == "postgresql://postgres@127.0.0.1:5432/test"
+    )
+
+
+def test_active_is_the_partial_index_text_the_migration_made() -> None:
+    initial = next(MIGRATIONS.glob("0001_*.py")).read_text()
+    assert f'sa.text("{ACTIVE_SQL}")' in initial
+
+
+def test_a_polled_task_s_headers_are_encoded_once_per_change() -> None:
+    body = TaskBody.of(1, b'{"id": "t"}')
+    ok, not_modified = _poll_headers(body)
+    assert _poll_headers(body)[0] is ok  # the second poll reuses them
+    assert dict(ok) == {
+        b"content-length": b"11",
+        b"content-type": b"application/json",
+        b"etag": body.etag.encode(),
+        b"cache-control": b"private, no-cache",
+    }
+    assert dict(not_modified) == {b"etag": body.etag.encode(), b"cache-control": b"private, no-cache"}
+    changed = TaskBody.of(1, b'{"id": "t", "seq": 2}')  # the task changed: a new body, new headers
+    assert _poll_headers(changed)[0] is not ok and changed.etag != body.etag
