@@ -130,7 +130,7 @@ def big_novel(chapters: int = 200, per_volume: int = 20, language: str = "zh", t
                 title=f"Chapter title {n}",
                 summary=f"outline {n} {filler}",
                 word_count=3000 if n < target else 0,
-                content_summary=f"summary {n} {filler}" if n < target else "",
+                recap=f"summary {n} {filler}" if n < target else "",
                 has_content=n < target,
             )
             views.append(view)
@@ -139,7 +139,12 @@ def big_novel(chapters: int = 200, per_volume: int = 20, language: str = "zh", t
     chars = tuple(CharacterView(name=f"Person{i}", role="supporting", description=filler) for i in range(60))
     foreshadow = tuple(
         ForeshadowingView(
-            title=f"Clue {i}", description=filler, status="planted", planted_chapter=i, payoff_chapter=i + 3
+            title=f"Clue {i}",
+            description=filler,
+            status="planted",
+            planted_chapter=i,
+            payoff_chapter=i + 3,
+            id=i,
         )
         for i in range(1, 200)
     )

@@ -295,6 +295,8 @@ async def test_chapter_and_revisions(api: Api) -> None:
         "summary": "开端",
         "content": "",
         "word_count": 0,
+        "recap": None,
+        "recap_stale": False,
     }
     r = await api.client.get(f"/api/novels/{novel['id']}/chapters/{chapter_id}/revisions", headers=h)
     assert r.json() == {"items": []}

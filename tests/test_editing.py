@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, insert, select, text
 
 from novawrite.db import migrate
 from novawrite.db.engine import null_pool_engine
-from novawrite.db.models import Chapter, ChapterRevision, Novel, User, UTCDateTime, Volume
+from novawrite.db.models import ChapterRevision, Novel, User, UTCDateTime, Volume
 from novawrite.settings import Settings
 from tests.authoring_kit import Clock, HeldProvider, build, chapters, novel, wait_task
 from tests.conftest import Api, make_api
@@ -330,8 +330,10 @@ async def test_chapters_are_added_at_the_end_of_their_volume_and_numbers_move(ap
     )  # names chapter 3, the first of volume 2
     assert r.status_code == 201, r.text
     event_path = f"/api/novels/{nid}/timeline-events/{r.json()['id']}"
+    numbered = {c["number"]: c["id"] for c in chapters(detail)}
     r = await api.client.post(
-        f"/api/novels/{nid}/foreshadowings", json={"title": "玉佩", "planted_chapter": 2, "payoff_chapter": 4}
+        f"/api/novels/{nid}/foreshadowings",
+        json={"title": "玉佩", "planted_chapter_id": numbered[2], "payoff_chapter_id": numbered[4]},
     )
     clue_path = f"/api/novels/{nid}/foreshadowings/{r.json()['id']}"
 
@@ -513,7 +515,13 @@ async def _seed_revision_at_0003(database_url: str) -> None:
             user_id = await add(User.__table__, username="u", password_hash="x", created_at=now)
             novel_id = await add(Novel.__table__, user_id=user_id, title="t", created_at=now, updated_at=now)
             volume_id = await add(Volume.__table__, novel_id=novel_id, number=1)
-            chapter_id = await add(Chapter.__table__, novel_id=novel_id, volume_id=volume_id, number=1, content="now")
+            # Raw SQL: the model's chapters table has columns schema 0003 has not (and lacks content_summary).
+            chapter = text(
+                "INSERT INTO chapters (novel_id, volume_id, number, title, summary, content, word_count, "
+                "content_summary, in_outline, updated_at) VALUES (:n, :v, 1, '', '', 'now', 1, '', :o, :t)"
+            ).bindparams(bindparam("t", type_=UTCDateTime()), bindparam("o", value=True))
+            await conn.execute(chapter, {"n": novel_id, "v": volume_id, "t": now})
+            chapter_id = int((await conn.execute(text("SELECT max(id) FROM chapters"))).scalar_one())
             revision = text(
                 "INSERT INTO chapter_revisions (chapter_id, content, word_count, created_at) VALUES (:c, 'old', 1, :t)"
             ).bindparams(bindparam("t", type_=UTCDateTime()))

@@ -93,7 +93,7 @@ async def test_regenerating_the_outline_keeps_every_chapters_content(db: Databas
         for key, text in [((1, 2), "Chapter two's text."), ((2, 5), "Chapter five's text.")]:
             row = await session.get(Chapter, first[key].id)
             assert row is not None
-            row.content, row.word_count, row.content_summary = text, count_words(text), "sum"
+            row.content, row.word_count, row.recap = text, count_words(text), "sum"
         # Chapter 6 has no text now but an older revision: that text is kept too.
         session.add(ChapterRevision(chapter_id=first[(2, 6)].id, content="old six", word_count=2))
 
@@ -102,7 +102,7 @@ async def test_regenerating_the_outline_keeps_every_chapters_content(db: Databas
     after = await chapters_by_key(db, novel_id)
 
     two = after[(1, 2)]
-    assert (two.title, two.summary, two.content, two.content_summary, two.in_outline) == (
+    assert (two.title, two.summary, two.content, two.recap, two.in_outline) == (
         "C2 b",
         "chapter 2 b",
         "Chapter two's text.",
@@ -221,9 +221,10 @@ async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id
         (5, "The Thaw", 3),
         (6, "The Return", None),
     ]
-    assert [(f.title, f.status, f.planted_chapter, f.payoff_chapter) for f in clues] == [
+    # The novel has no chapter 9: the model's chapter numbers name no chapter (tests/test_foreshadowing.py).
+    assert [(f.title, f.status, f.planted_chapter_id, f.payoff_chapter_id) for f in clues] == [
         ("The Key", "planted", None, None),
-        ("The Map", "planted", 9, None),
+        ("The Map", "planted", None, None),
     ]
 
 
@@ -233,7 +234,7 @@ async def test_chapter_apply_keeps_the_replaced_text_as_a_revision(db: Database,
 
     async def write(chapter_id: int, text: str) -> None:
         async with db.session() as session:
-            result = chapter.ChapterResult(content=text, word_count=count_words(text), summary=f"about {text[:5]}")
+            result = chapter.ChapterResult(content=text, word_count=count_words(text), recap=f"about {text[:5]}")
             await apply_chapter(
                 session, novel_id, chapter.ChapterParams(novel_id=novel_id, chapter_id=chapter_id), result
             )
@@ -246,7 +247,7 @@ async def test_chapter_apply_keeps_the_replaced_text_as_a_revision(db: Database,
             await session.scalars(select(ChapterRevision).where(ChapterRevision.chapter_id == ids[(1, 1)]))
         )
     assert row is not None
-    assert (row.content, row.word_count, row.content_summary) == ("Second draft, the storm.", 4, "about Secon")
+    assert (row.content, row.word_count, row.recap) == ("Second draft, the storm.", 4, "about Secon")
     assert [(r.content, r.word_count) for r in revisions] == [("第一稿，风起。", 5)]
 
     with pytest.raises(LookupError):

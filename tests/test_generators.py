@@ -293,7 +293,7 @@ async def test_chapter_chunks_add_up_to_the_content(language: str) -> None:
     assert len(rec.chunks) > 10  # streamed in small pieces
     assert result.word_count == count_words(result.content)
     assert result.word_count >= 600 * 0.8
-    assert result.summary.strip() and len(result.summary) < 1000
+    assert result.recap is not None and result.recap.strip() and len(result.recap) < 2000
     assert_progress_ok(rec.percents)
     assert max(rec.percents) == 99
     assert ("第 5 章" if language == "zh" else "chapter 5") in rec.updates[0][1]
@@ -396,6 +396,7 @@ def test_every_kind_is_registered_with_its_route() -> None:
         "generate_timeline_events": "/api/ai/generate-timeline-events",
         "generate_foreshadowings": "/api/ai/generate-foreshadowings",
         "write_chapter_content": "/api/ai/write-chapter-content",
+        "recap_chapters": "/api/ai/recap-chapters",
     }
     assert kinds["write_chapter_content"].streams_text and kinds["write_chapter_content"].per_chapter
     assert kinds["write_chapter_content"].scope(chapter.ChapterParams(novel_id=1, chapter_id=9)) == 9

@@ -46,8 +46,9 @@ CASES = [
         "foreshadowings",
         "foreshadowings",
         "title",
-        {"title": "玉简", "description": "会发光", "planted_chapter": 1, "payoff_chapter": 9},
-        {"status": "hinted", "payoff_chapter": 12},
+        # Chapter references are ids of the novel's chapters (tests/test_foreshadowing.py); none here.
+        {"title": "玉简", "description": "会发光", "planted_chapter_id": None, "payoff_chapter_id": None},
+        {"status": "hinted", "description": "不再发光"},
     ),
 ]
 IDS = [case.segment for case in CASES]
@@ -175,7 +176,7 @@ async def test_bad_items_are_refused_and_change_nothing(api: Api, case: ListCase
             {"name": "ok", "traits": ["x"] * 51},
         ]
     if case.segment == "foreshadowings":
-        bodies += [{"title": "ok", "status": "done"}, {"title": "ok", "payoff_chapter": 0}]
+        bodies += [{"title": "ok", "status": "done"}, {"title": "ok", "payoff_chapter_id": 0}]
     for body in bodies:
         r = await api.client.post(collection, json=body)
         assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error", (str(body)[:60], r.text)

@@ -62,6 +62,7 @@ COUNTS = {
     "timeline_events": (r"timeline with (\d+) events", r"续写 (\d+) 个时间线事件"),
     "foreshadowings": (r"Design (\d+) new pieces of foreshadowing", r"设计 (\d+) 条新伏笔"),
 }
+RECAP_CHAPTER = (r"\[The text of chapter (\d+),", r"【第(\d+)章《")
 
 
 class Answers:
@@ -201,6 +202,9 @@ class Answers:
                     for t in titles
                 ]
             }
+        if fields == {"recap", "foreshadowing"}:
+            number = self._find(RECAP_CHAPTER, user)
+            return {"recap": f"Recap of chapter {number}: Mara reads the map by lamplight.", "foreshadowing": []}
         raise AssertionError(f"the fake does not know a schema with fields {sorted(fields)}")
 
 
@@ -541,9 +545,14 @@ async def test_every_kind_end_to_end(env: Env) -> None:
     first_text = saved["content"]
     if fake is not None:
         calls = new_calls()
-        assert len(calls) == 1 and calls[0].streaming and calls[0].schema is None
+        # The text, streamed; then its recap, a JSON call (generators/recap.py).
+        assert [(c.streaming, c.schema is None) for c in calls] == [(True, True), (False, False)]
         assert first_text == "".join(fake.answers.chapter_text(1, continuation=False))
-        check_usage(task, calls, STREAM_USAGE)
+        assert task["usage"] == {
+            "prompt_tokens": STREAM_USAGE[0] + JSON_USAGE[0],
+            "output_tokens": STREAM_USAGE[1] + JSON_USAGE[1],
+        }
+        assert saved["recap"] == "Recap of chapter 1: Mara reads the map by lamplight."
 
     # A chapter with text is not overwritten unless asked; the replaced text is a revision.
     r = await env.api.client.post(
@@ -699,7 +708,7 @@ async def test_a_stream_cut_mid_way_is_retried_and_the_text_adds_up(env: Env) ->
     env.fake.push(Stream(pieces, cut_after=2))
     task = await env.run("/api/ai/write-chapter-content", chapter_id=chapter_id, target_words=100)
     calls = env.calls()[before:]
-    assert len(calls) == 2 and all(c.streaming for c in calls)
+    assert len(calls) == 3 and calls[0].streaming and calls[1].streaming and not calls[2].streaming  # and the recap
     # The second call continues from the text the first one delivered.
     assert "was cut off here" in calls[1].user and "Mara counted the bells." in calls[1].user
     expected = "".join(pieces[:2]) + "".join(Answers.MORE)
@@ -710,7 +719,10 @@ async def test_a_stream_cut_mid_way_is_retried_and_the_text_adds_up(env: Env) ->
     # What the cut call reported before it broke counts too: Gemini repeats running totals
     # on every chunk (7 prompt, 2 of 3 output tokens here); OpenAI reports only at the end.
     cut = (7, 2) if isinstance(env.fake, AnsweringGemini) else (0, 0)
-    assert task["usage"] == {"prompt_tokens": cut[0] + STREAM_USAGE[0], "output_tokens": cut[1] + STREAM_USAGE[1]}
+    assert task["usage"] == {
+        "prompt_tokens": cut[0] + STREAM_USAGE[0] + JSON_USAGE[0],
+        "output_tokens": cut[1] + STREAM_USAGE[1] + JSON_USAGE[1],
+    }
 
 
 @MODELS

@@ -56,6 +56,8 @@ PIECES = (
 )
 TEXT = "".join(PIECES)
 _CHAPTER = re.compile(r"Write the text of chapter (\d+)")
+#: The recap step after a chapter (generators/recap.py) quotes the chapter it sums up.
+_RECAP = re.compile(r"\[The text of chapter (\d+),")
 
 
 def reliability_seed() -> int:
@@ -65,10 +67,13 @@ def reliability_seed() -> int:
 
 
 def chapter_key(request: Request) -> str:
-    """The chapter a model call writes: the calls of one chapter task share it."""
+    """The chapter a model call writes (its number), or sums up ("recap N"): the calls of
+    one chapter task's text share a key, and so do those of its recap; else ""."""
     body = request.json() or {}
-    texts = [part.get("text", "") for content in body.get("contents", []) for part in content.get("parts", [])]
-    match = _CHAPTER.search("\n".join(texts))
+    texts = "\n".join(part.get("text", "") for content in body.get("contents", []) for part in content.get("parts", []))
+    if recap := _RECAP.search(texts):
+        return f"recap {recap[1]}"
+    match = _CHAPTER.search(texts)
     return match[1] if match else ""
 
 

@@ -85,6 +85,7 @@ ROUTES: dict[str, frozenset[str]] = {
         "/api/ai/generate-timeline-events": "POST",
         "/api/ai/generate-foreshadowings": "POST",
         "/api/ai/write-chapter-content": "POST",
+        "/api/ai/recap-chapters": "POST",
         "/api/tasks": "GET",
         "/api/tasks/active": "GET",
         "/api/tasks/{task_id}": "GET",
@@ -318,6 +319,13 @@ def body_routes(w: World) -> list[BodyRoute]:
                 instructions,
             ),
             ("novel_id", "chapter_id"),
+        ),
+        BodyRoute(
+            "POST",
+            "/api/ai/recap-chapters",
+            {"novel_id": novel, "chapter_ids": [chapter]},
+            (novel_id,),
+            ("novel_id", "chapter_ids"),
         ),
     ]
 

@@ -116,7 +116,8 @@ async def test_every_task_completes_while_30_percent_of_model_calls_fail(
         by_key: dict[str, list[Draw]] = collections.defaultdict(list)
         for draw in draws:
             by_key[draw.key].append(draw)
-        assert by_key.keys() == {""} | {str(n) for n in range(1, TASKS + 1)}
+        chapters = {str(n) for n in range(1, TASKS + 1)}
+        assert by_key.keys() == {""} | chapters | {f"recap {n}" for n in chapters}
         for key, key_draws in by_key.items():
             check_honest_retries(key, key_draws)
 
@@ -128,5 +129,8 @@ async def test_every_task_completes_while_30_percent_of_model_calls_fail(
             assert task["attempt"] == 1, task  # retried inside the attempt, never requeued
             assert task["result"]["content"] == expected_text(chapter_draws), f"chapter {number}"
             told = any("retrying in" in e.json["message"] for e in logs[task_id])
-            assert told == (len(chapter_draws) > 1), f"chapter {number}: a retry the user was not told of"
+            if len(chapter_draws) > 1:
+                assert told, f"chapter {number}: a retry of its text the user was not told of"
+            if told:  # of its text, or of its recap (whose retries may also pass while text waits to be stored)
+                assert len(chapter_draws) > 1 or len(by_key[f"recap {number}"]) > 1, f"chapter {number}: no retry"
     await check_nothing_stuck(database_url, task_ids)

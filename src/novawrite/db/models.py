@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -80,7 +81,9 @@ class TaskStatus(enum.StrEnum):
 
 
 FINISHED_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
-ACTIVE_STATUSES = ("pending", "running")
+#: A pending or running task: the one spelling of "active" (the SQL form for raw statements and the partial index).
+ACTIVE_STATUSES = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{status}'" for status in ACTIVE_STATUSES))
 
 
 class User(Base):
@@ -178,8 +181,10 @@ class Chapter(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[str] = mapped_column(Text, default="")
     word_count: Mapped[int] = mapped_column(Integer, default=0)
-    # A short summary of the written text, for later chapters' context.
-    content_summary: Mapped[str] = mapped_column(Text, default="")
+    # What happens in the written text (the recap step of services.apply.memory), for later
+    # chapters' context; stale once the author changed the text it was made from.
+    recap: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recap_stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # False when a regenerated outline no longer lists this chapter but it was kept for its text.
     in_outline: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -254,8 +259,14 @@ class Foreshadowing(Base):
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="planted")
-    planted_chapter: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    payoff_chapter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Chapters by id, so they keep naming the same chapters whatever the renumbering; a
+    # deleted chapter leaves null.
+    planted_chapter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chapters.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    payoff_chapter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chapters.id", ondelete="SET NULL"), nullable=True, index=True
+    )
 
 
 class Task(Base):
@@ -270,8 +281,8 @@ class Task(Base):
             "task_type",
             "scope",
             unique=True,
-            sqlite_where=text("status IN ('pending', 'running')"),
-            postgresql_where=text("status IN ('pending', 'running')"),
+            sqlite_where=text(ACTIVE_SQL),
+            postgresql_where=text(ACTIVE_SQL),
         ),
         Index("ix_tasks_user_status", "user_id", "status"),
         Index("ix_tasks_user_pk", "user_id", "pk"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -54,7 +54,8 @@ class ChapterView:
     title: str
     summary: str
     word_count: int
-    content_summary: str
+    #: What happens in the written text ("" when it has no recap yet).
+    recap: str
     has_content: bool
 
 
@@ -93,8 +94,10 @@ class ForeshadowingView:
     title: str
     description: str
     status: str
+    #: Chapter numbers (the chapters the thread names by id, as they are numbered now).
     planted_chapter: int | None = None
     payoff_chapter: int | None = None
+    id: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,8 @@ class NovelView:
     timeline_events: tuple[TimelineEventView, ...] = ()
     foreshadowings: tuple[ForeshadowingView, ...] = ()
     target: TargetChapter | None = None
+    #: The text of the chapters a kind reads whole (``TaskKind.reads_chapters``), by chapter id.
+    texts: Mapping[int, str] = field(default_factory=dict)
 
     def as_context(self) -> NovelRequest:
         """The novel's own fields, which every prompt's request (``Prompt.context``) starts with."""

@@ -1,24 +1,29 @@
-"""Chapter content: the text of one chapter, streamed as it is written.
+"""Chapter content: the text of one chapter, streamed as it is written, then its recap.
 
-The prompt's context is assembled within ``CONTEXT_BUDGET`` tokens whatever the
-novel's length (see ``chapter_context``). The chapter's short summary, kept for
-later chapters' context, is derived without another model call: the chapter's
-outline summary followed by the last sentences of the text (where the chapter
-leaves its people, which is what the next chapter needs most). It costs nothing
-and cannot fail; a model-written summary would be better prose at the price of a
-second call per chapter.
+The prompt is assembled within the chapter context budget whatever the novel's
+length (``chapter_context``). Once the text is complete, the recap step
+(``recap``) reads it and reports what happens in it and which open foreshadowing
+threads it hinted at or resolved; both are applied with the text, in one
+transaction (``services.apply.chapter``), so a chapter and its recap never
+disagree.
+
+A recap that cannot be had (the answer still broken after its one repair, or the
+provider failing for good) does not throw the chapter away: the task completes
+with the text, ``recap`` null and ``recap_error`` saying why, and
+``recap_chapters`` can write it later. The text's length is checkpointed once it
+is complete, so a task requeued during its recap call does not stream more text
+after the end.
 """
 
 from __future__ import annotations
-
-import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from novawrite.generators.base import GenerationContext, InvalidModelOutput, NovelView, stream_with_retries
 from novawrite.generators.chapter_context import CONTEXT_BUDGET, chapter_context, estimate_tokens, fit_tokens
 from novawrite.generators.prompts import clip, instructions_block, join_blocks, pick, system_prompt
-from novawrite.providers.base import Prompt
+from novawrite.generators.recap import ThreadChange, recap_chapter
+from novawrite.providers.base import Prompt, ProviderError
 from novawrite.providers.requests import ChapterRequest
 from novawrite.text import count_words
 
@@ -28,6 +33,10 @@ __all__ = ["CONTEXT_BUDGET", "build_chapter_prompt", "estimate_tokens"]
 _CONTINUE_TOKENS = 1000
 # Progress events are sent when the percentage moves this much, not per piece.
 _PROGRESS_STEP = 2
+# The least context a prompt gets, whatever the task and the instructions leave of the budget.
+_MIN_CONTEXT = 1000
+# The checkpoint member holding the length of the complete text (see the module docstring).
+_TEXT_DONE = "text_chars"
 
 
 class ChapterParams(BaseModel):
@@ -43,7 +52,11 @@ class ChapterParams(BaseModel):
 class ChapterResult(BaseModel):
     content: str
     word_count: int
-    summary: str
+    #: What happens in the text, or None when the recap step failed (``recap_error`` says why).
+    recap: str | None = None
+    #: The open foreshadowing threads the chapter moved on (hinted at or resolved).
+    threads: list[ThreadChange] = Field(default_factory=list)
+    recap_error: str | None = None
 
 
 def _task(novel: NovelView, params: ChapterParams) -> str:
@@ -52,22 +65,30 @@ def _task(novel: NovelView, params: ChapterParams) -> str:
     return pick(
         novel.language,
         f"请写出第 {number} 章的正文，约 {params.target_words} 字。紧接上一章的结尾，按本章大纲推进情节，"
-        "人物言行符合设定，该埋下或回收的伏笔自然融入。多用场景、动作和对话，少用概述；章末留下悬念。"
-        "只输出正文，不要章节标题、不要解释。",
+        "人物言行符合设定，该埋下的伏笔自然融入，以本章为回收章的伏笔务必在本章回收。"
+        "多用场景、动作和对话，少用概述；章末留下悬念。只输出正文，不要章节标题、不要解释。",
         f"Write the text of chapter {number}, about {params.target_words} words. Pick up where the previous "
-        "chapter ends, follow this chapter's outline, keep every character true to their description, and work "
-        "in the foreshadowing to plant or pay off. Show scenes, action and dialogue rather than summary; end on "
-        "a hook. Output only the chapter's prose: no title, no notes.",
+        "chapter ends, follow this chapter's plan, keep every character true to their description, work in the "
+        "foreshadowing to plant, and pay off every thread whose payoff chapter this is. Show scenes, action and "
+        "dialogue rather than summary; end on a hook. Output only the chapter's prose: no title, no notes.",
     )
 
 
-def build_chapter_prompt(novel: NovelView, params: ChapterParams, text_so_far: str = "") -> Prompt:
-    """The prompt for a chapter; with ``text_so_far``, the prompt to continue a cut stream."""
+def build_chapter_prompt(
+    novel: NovelView, params: ChapterParams, text_so_far: str = "", budget: int = CONTEXT_BUDGET
+) -> Prompt:
+    """The prompt for a chapter within ``budget`` estimated tokens, the system prompt included;
+    with ``text_so_far``, the prompt to continue a cut stream."""
     if novel.target is None:
         raise ValueError("a chapter prompt needs the novel's target chapter")
     lang = novel.language
-    ctx = chapter_context(novel)
-    user = join_blocks(ctx.text, _task(novel, params), instructions_block(lang, params.instructions))
+    system = system_prompt(lang, json_output=False)
+    own = join_blocks(_task(novel, params), instructions_block(lang, params.instructions))
+    spent = estimate_tokens(system) + estimate_tokens(own) + 2
+    if text_so_far:
+        spent += _CONTINUE_TOKENS + 60
+    ctx = chapter_context(novel, max(budget - spent, _MIN_CONTEXT))
+    user = join_blocks(ctx.text, own)
     if text_so_far:
         tail = fit_tokens(text_so_far, _CONTINUE_TOKENS, keep="end")
         user += (
@@ -95,29 +116,10 @@ def build_chapter_prompt(novel: NovelView, params: ChapterParams, text_so_far: s
         "instructions": params.instructions,
         "written_chars": len(text_so_far),
     }
-    return Prompt(kind="chapter", system=system_prompt(lang, json_output=False), user=user, context=request)
+    return Prompt(kind="chapter", system=system, user=user, context=request)
 
 
-_SENTENCE = re.compile(r"[^。！？!?.…]+(?:[。！？!?.…]+[”\"’')）」』]*)?")
-
-
-def last_sentences(text: str, count: int = 2) -> str:
-    sentences = [s.strip() for s in _SENTENCE.findall(text.strip()) if s.strip()]
-    return "".join(sentences[-count:]) if count and sentences else ""
-
-
-def summarize(novel: NovelView, content: str) -> str:
-    """A short summary for later chapters' context, without a model call (module docstring)."""
-    assert novel.target is not None
-    outline = clip(novel.target.chapter.summary, 200)
-    ending = fit_tokens(last_sentences(content), 120, keep="end")
-    if not ending:
-        return outline
-    joiner = pick(novel.language, "结尾：", "It ends: ")
-    return f"{outline} {joiner}{ending}".strip() if outline else ending
-
-
-async def generate(ctx: GenerationContext) -> ChapterResult:
+async def generate(ctx: GenerationContext, budget: int = CONTEXT_BUDGET) -> ChapterResult:
     params = ctx.params
     assert isinstance(params, ChapterParams)
     novel = ctx.novel
@@ -134,7 +136,7 @@ async def generate(ctx: GenerationContext) -> ChapterResult:
         await ctx.progress.chunk(piece)
         # Counting the piece alone may split a Latin word in two; close enough for progress.
         words += count_words(piece)
-        percent = min(99, max(1, 100 * words // target))
+        percent = min(95, max(1, 100 * words // target))
         if percent >= shown + _PROGRESS_STEP:
             shown = percent
             await ctx.progress.update(
@@ -147,14 +149,32 @@ async def generate(ctx: GenerationContext) -> ChapterResult:
             )
 
     await ctx.progress.update(1, pick(lang, f"正在写第 {number} 章", f"Writing chapter {number}"))
-    # After a requeue the earlier attempt's text is already out as chunk events: continue after it.
-    text = await stream_with_retries(
-        ctx, lambda so_far: build_chapter_prompt(novel, params, so_far), on_text=on_text, initial=ctx.resume_text
-    )
+    if ctx.resume_text and (ctx.checkpoint or {}).get(_TEXT_DONE) == len(ctx.resume_text):
+        text = ctx.resume_text  # an earlier attempt finished the text and stopped in its recap
+    else:
+        # After a requeue the earlier attempt's text is already out as chunk events: continue after it.
+        text = await stream_with_retries(
+            ctx,
+            lambda so_far: build_chapter_prompt(novel, params, so_far, budget),
+            on_text=on_text,
+            initial=ctx.resume_text,
+        )
     if not text.strip():
         raise InvalidModelOutput("The model wrote no text for the chapter")
+    await ctx.checkpoint_save({_TEXT_DONE: len(text)})
     final = count_words(text)
+    shown = max(shown, 96)
     await ctx.progress.update(
-        max(shown, 99), pick(lang, f"第 {number} 章已写完，共 {final} 字", f"Chapter {number} written: {final} words")
+        shown, pick(lang, f"第 {number} 章已写完，正在写回顾", f"Chapter {number} written; writing its recap")
     )
-    return ChapterResult(content=text, word_count=final, summary=summarize(novel, text))
+    result = ChapterResult(content=text, word_count=final)
+    try:
+        recap = await recap_chapter(ctx, novel.target.chapter, text, percent=shown)
+    except (InvalidModelOutput, ProviderError) as exc:
+        result.recap_error = getattr(exc, "message", None) or str(exc)
+    else:
+        result.recap, result.threads = recap.recap, recap.threads
+    await ctx.progress.update(
+        99, pick(lang, f"第 {number} 章已写完，共 {final} 字", f"Chapter {number} written: {final} words")
+    )
+    return result

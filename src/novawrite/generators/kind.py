@@ -6,7 +6,7 @@ tests and benchmarks plug in kinds of their own.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -32,6 +32,12 @@ class TaskKind:
     streams_text: bool = False
     #: True when a task is scoped to one chapter (params.chapter_id).
     per_chapter: bool = False
+    #: The chapters whose whole text the generator reads (``NovelView.texts``); a submit
+    #: naming a chapter that is not the novel's is 404.
+    reads_chapters: Callable[[Any], Sequence[int]] | None = None
+
+    def texts_of(self, params: BaseModel) -> Sequence[int]:
+        return self.reads_chapters(params) if self.reads_chapters is not None else ()
 
     def scope(self, params: BaseModel) -> int:
         return int(cast(Any, params).chapter_id) if self.per_chapter else 0

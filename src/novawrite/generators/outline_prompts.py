@@ -35,8 +35,8 @@ def written_block(novel: NovelView, limit: int = 30) -> str:
     rows = [
         pick(
             lang,
-            f"第{c.number}章《{c.title}》：{clip(c.content_summary or c.summary, 100)}",
-            f"Chapter {c.number}, {c.title}: {clip(c.content_summary or c.summary, 160)}",
+            f"第{c.number}章《{c.title}》：{clip(c.recap or c.summary, 100)}",
+            f"Chapter {c.number}, {c.title}: {clip(c.recap or c.summary, 160)}",
         )
         for v in novel.volumes
         for c in v.chapters

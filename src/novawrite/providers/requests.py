@@ -81,3 +81,27 @@ class ChapterRequest(NovelRequest):
     instructions: str
     #: After a cut stream, how much of the text was already sent: the demo skips it.
     written_chars: int
+
+
+class ThreadRequest(TypedDict):
+    """An open foreshadowing thread as a recap prompt lists it."""
+
+    id: int
+    title: str
+    description: str
+    status: str
+    planted_chapter: int | None
+    payoff_chapter: int | None
+
+
+class RecapRequest(NovelRequest):
+    """``chapter_recap``: what happens in a written chapter, and which open threads it touched."""
+
+    chapter_number: int
+    chapter_title: str
+    chapter_summary: str
+    #: The chapter's text (its start and end when it is very long).
+    text: str
+    open_threads: list[ThreadRequest]
+    #: The recap's limit: words (English) or characters (Chinese).
+    max_length: int

@@ -7,8 +7,8 @@ in between.
 
 Chapter numbers run through the whole novel (volume 2 of 10-chapter volumes
 starts at 11). Adding a chapter at the end of a volume moves every later number
-up by one, deleting one moves them down; the timeline's and the foreshadowing's
-chapter numbers follow, so they keep naming the same chapters.
+up by one, deleting one moves them down; the timeline's chapter numbers follow, so
+they keep naming the same chapters (foreshadowing names chapters by id).
 
 **Editing sessions.** Autosave must not flood the history: content edits of one
 chapter less than ``SESSION_GAP`` apart form one session, which keeps one
@@ -35,7 +35,6 @@ from novawrite.db.models import (
     ACTIVE_STATUSES,
     Chapter,
     ChapterRevision,
-    Foreshadowing,
     Novel,
     RevisionSource,
     Task,
@@ -155,7 +154,6 @@ class Editing:
                 summary=fields.get("summary", ""),
                 content="",
                 word_count=0,
-                content_summary="",
                 in_outline=True,
             )
             session.add(chapter)
@@ -234,9 +232,10 @@ def _keep(session: AsyncSession, chapter: Chapter, source: RevisionSource, now: 
 def _set_content(chapter: Chapter, content: str) -> None:
     chapter.content = content
     chapter.word_count = count_words(content)
-    # The summary the generator kept described the text it wrote; later chapters' context
-    # falls back to the chapter's plan rather than describe text that is gone.
-    chapter.content_summary = ""
+    # The recap described the text it replaced: kept (an edit is mostly small, and later
+    # chapters' context is better with it than without) but marked stale until
+    # recap-chapters reads the new text.
+    chapter.recap_stale = chapter.recap is not None
 
 
 async def _volume(session: AsyncSession, novel_id: int, volume_id: object) -> Volume:
@@ -301,7 +300,7 @@ async def _renumber(
 
     In two steps, through negative numbers, since a (volume, number) must stay unique
     after every row, not only at the end of the statement. ``removed``: the number
-    of a deleted chapter, which the timeline and foreshadowing stop naming.
+    of a deleted chapter, which the timeline stops naming.
     """
     moved = Chapter.novel_id == novel_id
     await session.execute(
@@ -316,11 +315,8 @@ async def _renumber(
         .values(number=-Chapter.number)
         .execution_options(synchronize_session=False)
     )
-    references = (
-        (TimelineEvent, TimelineEvent.chapter_number),
-        (Foreshadowing, Foreshadowing.planted_chapter),
-        (Foreshadowing, Foreshadowing.payoff_chapter),
-    )
+    # Foreshadowing names chapters by id (a deleted one's references become null by the foreign key).
+    references = ((TimelineEvent, TimelineEvent.chapter_number),)
     for model, column in references:
         if removed is not None:
             await session.execute(

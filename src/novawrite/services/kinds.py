@@ -8,7 +8,18 @@ which knows no database) with the function that writes its result
 
 from __future__ import annotations
 
-from novawrite.generators import chapter, characters, foreshadowings, outline, timeline_events, world_settings
+from functools import partial
+
+from novawrite.generators import (
+    chapter,
+    characters,
+    foreshadowings,
+    outline,
+    recap_chapters,
+    timeline_events,
+    world_settings,
+)
+from novawrite.generators.chapter_context import CONTEXT_BUDGET
 from novawrite.generators.kind import TaskKind
 from novawrite.services.apply.chapter import apply_chapter
 from novawrite.services.apply.lists import (
@@ -17,10 +28,12 @@ from novawrite.services.apply.lists import (
     apply_timeline_events,
     apply_world_settings,
 )
+from novawrite.services.apply.memory import apply_recaps
 from novawrite.services.apply.outline import apply_outline
 
 
-def default_kinds() -> dict[str, TaskKind]:
+def default_kinds(chapter_context_tokens: int = CONTEXT_BUDGET) -> dict[str, TaskKind]:
+    """``chapter_context_tokens``: the chapter prompt's budget (``NOVAWRITE_CHAPTER_CONTEXT_TOKENS``)."""
     kinds = [
         TaskKind(
             task_type="generate_outline",
@@ -61,10 +74,18 @@ def default_kinds() -> dict[str, TaskKind]:
             task_type="write_chapter_content",
             params=chapter.ChapterParams,
             result=chapter.ChapterResult,
-            generate=chapter.generate,
+            generate=partial(chapter.generate, budget=chapter_context_tokens),
             apply=apply_chapter,
             streams_text=True,
             per_chapter=True,
+        ),
+        TaskKind(
+            task_type="recap_chapters",
+            params=recap_chapters.RecapChaptersParams,
+            result=recap_chapters.RecapChaptersResult,
+            generate=recap_chapters.generate,
+            apply=apply_recaps,
+            reads_chapters=recap_chapters.chapters_read,
         ),
     ]
     return {kind.task_type: kind for kind in kinds}

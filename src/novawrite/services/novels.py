@@ -7,7 +7,8 @@ lookup filters by ``user_id`` and raises ``NotFound``.
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -27,6 +28,9 @@ from novawrite.db.models import (
 )
 from novawrite.errors import NotFound
 
+#: A thread in one of these statuses is closed: it is never overdue and the recap step never moves it.
+CLOSED_THREAD_STATUSES = ("resolved", "abandoned")
+
 
 def novel_summary(novel: Novel) -> dict[str, Any]:
     return {
@@ -41,6 +45,7 @@ def novel_summary(novel: Novel) -> dict[str, Any]:
 
 
 def novel_detail(novel: Novel) -> dict[str, Any]:
+    facts = {c.id: ChapterFacts(c.number, bool(c.content)) for v in novel.volumes for c in v.chapters}
     return {
         **novel_summary(novel),
         "outline": novel.outline,
@@ -58,6 +63,8 @@ def novel_detail(novel: Novel) -> dict[str, Any]:
                         "summary": c.summary,
                         "word_count": c.word_count,
                         "has_content": bool(c.content),
+                        "recap": c.recap,
+                        "recap_stale": c.recap_stale,
                     }
                     for c in v.chapters
                 ],
@@ -67,7 +74,7 @@ def novel_detail(novel: Novel) -> dict[str, Any]:
         "characters": [character_view(c) for c in novel.characters],
         "world_settings": [world_setting_view(w) for w in novel.world_settings],
         "timeline_events": [timeline_event_view(t) for t in novel.timeline_events],
-        "foreshadowings": [foreshadowing_view(f) for f in novel.foreshadowings],
+        "foreshadowings": [foreshadowing_view(f, facts) for f in novel.foreshadowings],
     }
 
 
@@ -102,15 +109,41 @@ def timeline_event_view(t: TimelineEvent) -> dict[str, Any]:
     }
 
 
-def foreshadowing_view(f: Foreshadowing) -> dict[str, Any]:
+class ChapterFacts(NamedTuple):
+    """What a foreshadowing's view needs of the chapters it names."""
+
+    number: int
+    has_content: bool
+
+
+def foreshadowing_view(f: Foreshadowing, chapters: Mapping[int, ChapterFacts]) -> dict[str, Any]:
+    """``chapters``: at least the chapters ``f`` names, by id."""
+    planted = chapters.get(f.planted_chapter_id) if f.planted_chapter_id is not None else None
+    payoff = chapters.get(f.payoff_chapter_id) if f.payoff_chapter_id is not None else None
     return {
         "id": f.id,
         "title": f.title,
         "description": f.description,
         "status": f.status,
-        "planted_chapter": f.planted_chapter,
-        "payoff_chapter": f.payoff_chapter,
+        "planted_chapter_id": f.planted_chapter_id,
+        "payoff_chapter_id": f.payoff_chapter_id,
+        "planted_chapter": planted.number if planted is not None else None,
+        "payoff_chapter": payoff.number if payoff is not None else None,
+        "overdue": payoff is not None and payoff.has_content and f.status not in CLOSED_THREAD_STATUSES,
     }
+
+
+async def chapter_facts(session: AsyncSession, novel_id: int, ids: Iterable[int | None]) -> dict[int, ChapterFacts]:
+    """Number and whether it has text, of the chapters ``ids`` that belong to the novel."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Chapter.id, Chapter.number, Chapter.content != "").where(
+            Chapter.novel_id == novel_id, Chapter.id.in_(wanted)
+        )
+    )
+    return {cid: ChapterFacts(number, bool(has)) for cid, number, has in rows}
 
 
 def chapter_detail(chapter: Chapter) -> dict[str, Any]:
@@ -122,6 +155,8 @@ def chapter_detail(chapter: Chapter) -> dict[str, Any]:
         "summary": chapter.summary,
         "content": chapter.content,
         "word_count": chapter.word_count,
+        "recap": chapter.recap,
+        "recap_stale": chapter.recap_stale,
     }
 
 
@@ -202,6 +237,22 @@ class Novels:
             nid = await owned_novel_id(conn, user_id, novel_id)
             await conn.execute(delete(Novel).where(Novel.id == nid))
         return nid
+
+    async def check_chapters(self, user_id: int, novel_id: object, chapter_ids: Iterable[object]) -> None:
+        """NotFound unless the user owns the novel and every id is one of its chapters."""
+        async with self._db.read() as conn:
+            nid = await owned_novel_id(conn, user_id, novel_id)
+            ids = [valid_id(c) for c in chapter_ids]
+            wanted = {i for i in ids if i is not None}
+            if None in ids:
+                raise NotFound("Chapter not found")
+            found = set(
+                (
+                    await conn.execute(select(Chapter.id).where(Chapter.novel_id == nid, Chapter.id.in_(wanted)))
+                ).scalars()
+            )
+            if found != wanted:
+                raise NotFound("Chapter not found")
 
     async def chapter(self, user_id: int, novel_id: object, chapter_id: object) -> dict[str, Any]:
         async with self._db.read_session() as session:

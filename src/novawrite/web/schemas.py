@@ -73,6 +73,9 @@ class ChapterSummaryOut(BaseModel):
     summary: str
     word_count: int
     has_content: bool
+    recap: str | None
+    #: The text changed since the recap was made (an author's edit or a restore).
+    recap_stale: bool
 
 
 class VolumeOut(BaseModel):
@@ -114,8 +117,13 @@ class ForeshadowingOut(BaseModel):
     title: str
     description: str
     status: ForeshadowingStatus
+    planted_chapter_id: int | None
+    payoff_chapter_id: int | None
+    #: The numbers of those chapters now (read-only: they follow the chapters' renumbering).
     planted_chapter: int | None
     payoff_chapter: int | None
+    #: The payoff chapter has text and the thread is neither resolved nor abandoned.
+    overdue: bool
 
 
 class NovelSummaryOut(BaseModel):
@@ -149,6 +157,8 @@ class ChapterOut(BaseModel):
     summary: str
     content: str
     word_count: int
+    recap: str | None
+    recap_stale: bool
 
 
 class RevisionOut(BaseModel):
@@ -173,6 +183,7 @@ TASK_TYPES = (
     "generate_timeline_events",
     "generate_foreshadowings",
     "write_chapter_content",
+    "recap_chapters",
 )
 TaskTypeFilter = Annotated[str, Field(json_schema_extra={"enum": list(TASK_TYPES)})]
 
@@ -347,16 +358,17 @@ class ForeshadowingCreate(Strict):
     title: ItemName
     description: ItemText = ""
     status: ForeshadowingStatus = "planted"
-    planted_chapter: Position | None = None
-    payoff_chapter: Position | None = None
+    #: A chapter of this novel, else 422.
+    planted_chapter_id: int | None = None
+    payoff_chapter_id: int | None = None
 
 
 class ForeshadowingPatch(Patch):
     title: ItemName = None  # type: ignore[assignment]
     description: ItemText = None  # type: ignore[assignment]
     status: ForeshadowingStatus = None  # type: ignore[assignment]
-    planted_chapter: Position | None = None
-    payoff_chapter: Position | None = None
+    planted_chapter_id: int | None = None
+    payoff_chapter_id: int | None = None
 
 
 class ExportQuery(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from novawrite.providers.demo.recap import chapter_recap
 from novawrite.providers.demo.story import Story, fill, name_key
 from novawrite.providers.requests import (
     ChapterRequest,
@@ -210,6 +211,7 @@ JSON_KINDS: dict[str, Callable[[Any], Answer]] = {
     "world_settings": world_settings,
     "timeline_events": timeline_events,
     "foreshadowings": foreshadowings,
+    "chapter_recap": chapter_recap,
 }
 
 

@@ -1,4 +1,5 @@
-"""A chapter's text: the new text replaces the old, which is kept as a revision."""
+"""A chapter's text and its recap: the new text replaces the old, which is kept as a revision;
+the recap and the foreshadowing changes it reported are written in the same transaction."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from novawrite.db.models import Chapter, ChapterRevision
 from novawrite.generators.chapter import ChapterParams, ChapterResult
+from novawrite.services.apply.memory import apply_thread_changes
 from novawrite.text import count_words
 
 
@@ -20,4 +22,7 @@ async def apply_chapter(session: AsyncSession, novel_id: int, params: ChapterPar
         )
     chapter.content = result.content
     chapter.word_count = count_words(result.content)
-    chapter.content_summary = result.summary
+    # Without a recap (the step failed) the old one no longer describes this text: none is better.
+    chapter.recap = result.recap
+    chapter.recap_stale = False
+    await apply_thread_changes(session, novel_id, result.threads)

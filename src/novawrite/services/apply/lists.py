@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from novawrite.db.models import Character, Foreshadowing, TimelineEvent, WorldSetting
+from novawrite.db.models import Chapter, Character, Foreshadowing, TimelineEvent, WorldSetting
 from novawrite.generators.characters import CharactersParams, CharactersResult
 from novawrite.generators.foreshadowings import ForeshadowingsParams, ForeshadowingsResult
 from novawrite.generators.prompts import name_key
@@ -96,15 +96,16 @@ async def apply_timeline_events(
         )
 
 
-def _chapter(number: int | None) -> int | None:
-    return number if number is not None and number >= 1 else None
-
-
 async def apply_foreshadowings(
     session: AsyncSession, novel_id: int, params: ForeshadowingsParams, result: ForeshadowingsResult
 ) -> None:
+    """The model names chapters by number; they are stored as the chapters numbered so now (unknown: null)."""
+    numbered = await session.execute(
+        select(Chapter.number, func.min(Chapter.id)).where(Chapter.novel_id == novel_id).group_by(Chapter.number)
+    )
+    chapter_ids: dict[int, int] = {number: cid for number, cid in numbered}
     for item in await fresh_items(session, Foreshadowing, novel_id, "title", result.foreshadowings):
-        planted, payoff = _chapter(item.planted_chapter), _chapter(item.payoff_chapter)
+        planted, payoff = item.planted_chapter, item.payoff_chapter
         if planted is not None and payoff is not None and payoff < planted:
             # A payoff before its planting is a model slip; keep the planting, drop the date.
             payoff = None
@@ -114,7 +115,7 @@ async def apply_foreshadowings(
                 title=fit(item.title, 300),
                 description=item.description.strip(),
                 status=item.status,
-                planted_chapter=planted,
-                payoff_chapter=payoff,
+                planted_chapter_id=chapter_ids.get(planted) if planted is not None else None,
+                payoff_chapter_id=chapter_ids.get(payoff) if payoff is not None else None,
             )
         )
