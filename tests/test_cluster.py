@@ -385,11 +385,6 @@ async def test_sigkill_one_of_three_mid_chapter_its_tasks_finish_on_the_others_o
             await close_all(apis)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a task requeued by another process wakes no dispatcher: PgListener wakes on seq 1 (a submit) only, "
-    "so idle processes take it at their next sweep (NOVAWRITE_SWEEP_SECONDS), not at once",
-)
 async def test_sigterm_one_of_three_its_tasks_go_on_at_once_on_the_others(servers: Servers, database_url: str) -> None:
     # A long lease and an hourly sweep: only a wake-up can bring the given-back tasks to the others.
     quiet = {"demo_delay_ms": 40, "lease_seconds": 60, "sweep_seconds": HOUR}

@@ -21,8 +21,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
+import orjson
 
+from novawrite.db.models import TaskStatus
 from novawrite.db.raw import asyncpg_dsn
+from novawrite.engine.events import EventKind
 
 if TYPE_CHECKING:
     from novawrite.engine.store import TaskStore
@@ -112,6 +115,13 @@ class PgListener:
 
     async def _relay(self, task_id: str, seq: int) -> None:
         try:
-            await self._store.relay(task_id, seq)
+            event = await self._store.relay(task_id, seq)
         except Exception:
             log.warning("could not read event %s:%s", task_id, seq, exc_info=True)
+            return
+        if (
+            event is not None
+            and event.kind == EventKind.STATUS
+            and orjson.loads(event.data)["status"] == TaskStatus.PENDING
+        ):
+            self._wake()  # a task another process gave back (SIGTERM) or requeued (sweep): claim it now

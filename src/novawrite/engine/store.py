@@ -121,11 +121,12 @@ class TaskStore:
             async with self.db.raw_write(single_statement=True) as tx:
                 await tx.execute(q.NOTIFY, CHANNEL, notification(self.origin, task_id, 0))
 
-    async def relay(self, task_id: str, seq: int) -> None:
-        """Publish an event another process committed (its notification named it)."""
+    async def relay(self, task_id: str, seq: int) -> TaskEvent | None:
+        """Publish an event another process committed (its notification named it); return it."""
         event = await self.event(task_id, seq)
         if event is not None:
             self._publish(event)
+        return event
 
     # --- storing events ------------------------------------------------------------------
 
