@@ -28,6 +28,7 @@ from novawrite.services.apply.lists import (
     apply_world_settings,
 )
 from novawrite.services.apply.outline import apply_outline as write_outline
+from novawrite.services.editing import Editing
 from novawrite.text import count_words
 
 
@@ -134,6 +135,27 @@ async def test_regenerating_the_outline_keeps_every_chapters_content(db: Databas
     assert again[(2, 5)].id == five.id
     # Chapter 4 of volume 1 never had text: dropped again, it is deleted.
     assert set(again) == {(1, 1), (1, 2), (1, 3), (2, 4), (2, 5), (2, 6), (3, 7)}
+
+
+async def test_regenerating_the_outline_keeps_what_the_author_wrote_by_hand(db: Database, novel_id: int) -> None:
+    await apply_outline(db, novel_id, make_outline({1: [1, 2, 3]}, "a"))
+    first = await chapters_by_key(db, novel_id)
+    async with db.read_session() as session:
+        novel = await session.get(Novel, novel_id)
+    assert novel is not None
+    editing = Editing(db)
+    await editing.update_chapter(novel.user_id, novel_id, first[(1, 1)].id, {"title": "My own title"}, None)
+    await editing.update_chapter(
+        novel.user_id, novel_id, first[(1, 2)].id, {"summary": "My plan", "content": "My text."}, None
+    )
+    # Sending a field back unchanged is no edit of it.
+    await editing.update_chapter(novel.user_id, novel_id, first[(1, 3)].id, {"title": "C3 a"}, None)
+
+    await apply_outline(db, novel_id, make_outline({1: [1, 2, 3]}, "b"))
+    after = await chapters_by_key(db, novel_id)
+    assert (after[(1, 1)].title, after[(1, 1)].summary) == ("My own title", "chapter 1 b")
+    assert (after[(1, 2)].title, after[(1, 2)].summary, after[(1, 2)].content) == ("C2 b", "My plan", "My text.")
+    assert (after[(1, 3)].title, after[(1, 3)].summary) == ("C3 b", "chapter 3 b")
 
 
 async def test_list_applies_add_and_never_duplicate_names(db: Database, novel_id: int) -> None:

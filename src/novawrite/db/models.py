@@ -187,6 +187,10 @@ class Chapter(Base):
     recap_stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # False when a regenerated outline no longer lists this chapter but it was kept for its text.
     in_outline: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when the author edits the title or the summary: regenerating the outline keeps
+    # what the author wrote (services/apply/outline.py).
+    title_by_author: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    summary_by_author: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # The author's editing session (services.editing): when the content was last edited by
     # hand, and the sha256 of the text that edit left. The session goes on while the next

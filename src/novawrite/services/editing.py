@@ -109,7 +109,9 @@ class Editing:
                 await _refuse_while_written(session, nid, chapter.id)
                 self._edit_content(session, chapter, content)
             for name, value in changes.items():
-                setattr(chapter, name, value)
+                if value != getattr(chapter, name):
+                    setattr(chapter, name, value)
+                    setattr(chapter, f"{name}_by_author", True)  # a regenerated outline keeps it
             await session.flush()
             return chapter_detail(chapter)
 

@@ -16,7 +16,8 @@ async def apply_outline(session: AsyncSession, novel_id: int, params: OutlinePar
     """Write the outline, keeping every chapter's text.
 
     Volumes and chapters are matched by (volume number, chapter number): a match
-    gets the new title and summary and keeps its content. A chapter the new outline
+    gets the new title and summary, except those the author edited by hand, and
+    keeps its content. A chapter the new outline
     drops is deleted only when it holds no text (no content, no revisions);
     otherwise it stays, marked ``in_outline=False``, and so does its volume.
     """
@@ -57,8 +58,13 @@ async def apply_outline(session: AsyncSession, novel_id: int, params: OutlinePar
                     )
                 )
             else:
-                # Only the plan changes: content, word_count and content_summary are the text's.
-                chapter.title, chapter.summary, chapter.in_outline = entry.title[:500], entry.summary, True
+                # Only the plan changes (content, word_count and recap are the text's), and of
+                # the plan only what the author has not written by hand.
+                chapter.in_outline = True
+                if not chapter.title_by_author:
+                    chapter.title = entry.title[:500]
+                if not chapter.summary_by_author:
+                    chapter.summary = entry.summary
 
 
 async def _drop_unlisted(
