@@ -227,9 +227,15 @@ def test_every_page_lives_with_the_content_security_policy(page: Page, api: Api)
     page.locator('[data-section="characters"] .tool-edit').first.click()
     expect(page.locator('[data-section="characters"] .inline-form')).to_be_visible()
     watch.assert_clean("novel page in edit mode with an inline editor")
+    # A foreshadowing thread (its chapters linked, status) edited with its chapter selects.
+    expect(page.locator("#list-foreshadowings .thread-chapters").first).to_be_visible()
+    page.locator('[data-section="foreshadowings"] .tool-edit').first.click()
+    expect(page.locator('[data-section="foreshadowings"] .inline-form select')).to_have_count(3)
+    watch.assert_clean("novel page with a foreshadowing editor")
 
     watch.visit(f"/novels/{novel['id']}/chapters/{chapter['id']}", "#chapter-text")
     expect(page.locator("#chapter-text")).not_to_contain_text("no text yet")
+    expect(page.locator("#recap-text p").first).not_to_be_empty()
     # The editor (an edit makes a revision), then the revision compared in the diff dialog.
     page.get_by_role("button", name="Edit", exact=True).click()
     page.get_by_label("Text", exact=True).press("Control+End")

@@ -19,6 +19,8 @@ import { inlineForm, undoToast } from "./inline.js";
 const text = (name, labelKey, options = {}) => ({ name, labelKey, kind: "text", maxlength: 5000, ...options });
 const area = (name, labelKey, options = {}) => ({ name, labelKey, kind: "textarea", maxlength: 5000, ...options });
 const number = (name, labelKey, options = {}) => ({ name, labelKey, kind: "number", min: 1, max: 1000000, ...options });
+/** A select of the novel's chapters (by id), "none" first. */
+const chapterSelect = (name, labelKey) => ({ name, labelKey, kind: "select", chapters: true });
 
 export const ITEMS = {
   characters: {
@@ -39,7 +41,9 @@ export const ITEMS = {
   foreshadowings: {
     segment: "foreshadowings",
     nameField: "title",
-    fields: [text("title", "item.title", { required: true, maxlength: 200 }), area("description", "item.description"), { name: "status", labelKey: "item.status", kind: "select", options: ["planted", "hinted", "resolved", "abandoned"] }, number("planted_chapter", "item.planted_chapter", { optional: true }), number("payoff_chapter", "item.payoff_chapter", { optional: true })],
+    fields: [text("title", "item.title", { required: true, maxlength: 200 }), area("description", "item.description"), { name: "status", labelKey: "item.status", kind: "select", options: ["planted", "hinted", "resolved", "abandoned"] }, chapterSelect("planted_chapter_id", "item.planted_chapter"), chapterSelect("payoff_chapter_id", "item.payoff_chapter")],
+    // Served but not accepted back (an Undo re-creates the item without them).
+    readOnly: ["planted_chapter", "payoff_chapter", "overdue"],
   },
 };
 
@@ -51,6 +55,7 @@ function toForm(spec, item) {
     spec.fields.map((field) => {
       const value = item?.[field.name];
       if (field.name === "traits") return [field.name, (value ?? []).join(", ")];
+      if (field.chapters) return [field.name, value === null || value === undefined ? "" : String(value)];
       if (field.kind === "select") return [field.name, value ?? field.options[0]];
       return [field.name, value === null || value === undefined ? "" : String(value)];
     }),
@@ -64,6 +69,8 @@ function fromForm(spec, values) {
     const raw = String(values[field.name] ?? "");
     if (field.name === "traits") {
       body.traits = raw.split(/[,，、;；]/).map((trait) => trait.trim()).filter(Boolean);
+    } else if (field.chapters) {
+      body[field.name] = raw ? Number(raw) : null;
     } else if (field.kind === "number") {
       if (!raw.trim()) {
         if (field.optional) body[field.name] = null;
@@ -85,12 +92,17 @@ function changed(before, after) {
   return out;
 }
 
-function fieldsOf(spec) {
+function chapterOptions(novel) {
+  const chapters = (novel?.volumes ?? []).flatMap((volume) => volume.chapters);
+  return [["", t("foreshadowing.none_option")], ...chapters.map((c) => [String(c.id), `${t("novel.chapter_n", { n: c.number })} ${c.title}`])];
+}
+
+function fieldsOf(spec, novel) {
   return spec.fields.map((field) => ({
     ...field,
     label: t(field.labelKey),
     hint: field.hintKey ? t(field.hintKey) : null,
-    options: field.options?.map((value) => [value, t(`foreshadowing.${value}`)]),
+    options: field.chapters ? chapterOptions(novel) : field.options?.map((value) => [value, t(`foreshadowing.${value}`)]),
   }));
 }
 
@@ -365,7 +377,7 @@ export class NovelEditing {
       path: this.itemPath(section, item.id),
       label: t("edit.edit_named", { name: item[spec.nameField] }),
       section,
-      fields: fieldsOf(spec).map((field) => ({
+      fields: fieldsOf(spec, this.novel()).map((field) => ({
         ...field,
         toForm: (current) => toForm(spec, current)[field.name],
         fromForm: (values) => ({ [field.name]: fromForm(spec, values)[field.name] }),
@@ -382,7 +394,7 @@ export class NovelEditing {
       key,
       label: t(`edit.add_${section}`),
       submitLabel: t("edit.add"),
-      fields: fieldsOf(spec).map((field) => ({ ...field, value: toForm(spec, null)[field.name] })),
+      fields: fieldsOf(spec, this.novel()).map((field) => ({ ...field, value: toForm(spec, null)[field.name] })),
       onSave: async (values) => {
         const body = fromForm(spec, values);
         for (const [name, value] of Object.entries(body)) if (value === null) delete body[name];
@@ -416,6 +428,7 @@ export class NovelEditing {
     await this.reload(section);
     const name = current.body[spec.nameField];
     const { id, ...fields } = current.body;
+    for (const name of spec.readOnly ?? []) delete fields[name];
     undoToast(t("edit.deleted", { name }), async () => {
       try {
         await api("POST", this.itemPath(section), { body: fields });

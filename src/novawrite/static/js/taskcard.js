@@ -34,7 +34,7 @@ export class TaskCard {
     this.update(task);
   }
 
-  update({ status, progress, message, error, attempt, cancel_requested: cancelRequested }) {
+  update({ status, progress, message, error, attempt, resume_at: resumeAt, cancel_requested: cancelRequested }) {
     // A finished task stays finished: a response that left the server earlier must not undo it.
     if (isTerminal(this.status) && !isTerminal(status)) return;
     // Within one attempt progress never goes down and a running task never turns pending again;
@@ -59,6 +59,11 @@ export class TaskCard {
     }
     if (message !== undefined && message !== null) this.message.textContent = message;
     if (error?.message) this.message.textContent = error.message;
+    if (this.status === "pending" && resumeAt) {
+      // Waiting for the provider's quota: say until when, in the reader's time.
+      const time = new Date(resumeAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
+      this.message.textContent = t("task.quota_wait", { time });
+    }
     const finished = isTerminal(this.status);
     this.cancelButton.hidden = finished;
     if (cancelRequested) this.cancelButton.disabled = true;

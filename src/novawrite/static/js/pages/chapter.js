@@ -14,6 +14,7 @@ import { TaskCard } from "../taskcard.js";
 import { TextFollower } from "../textstream.js";
 import { ChapterEditor, chapterPath, tagged } from "../editor.js";
 import { DiffDialog, RevisionList } from "../revisions.js";
+import { RecapPanel, recapsChapter } from "../recap.js";
 
 const novelId = document.body.dataset.novelId;
 const chapterId = document.body.dataset.chapterId;
@@ -32,6 +33,7 @@ let chapterEtag = null;
 let editor = null;
 let revisions = null;
 let diffDialog = null;
+let recap = null;
 let live = null;
 let current = null; // {card, follower, finished} of the task writing this chapter
 
@@ -68,6 +70,7 @@ function renderChapter() {
     }
   }
   if (!current || isTerminal(current.card.status)) renderSavedText();
+  recap?.render(chapter);
   root.setAttribute("aria-busy", "false");
 }
 
@@ -91,6 +94,22 @@ function renderStreaming(text) {
 
 function loadRevisions() {
   revisions?.load();
+}
+
+/**
+ * After a recap task: the chapter's recap, and its new ETag for the editor when the
+ * saved fields are still those the editor last had (a recap changes the ETag, not the text).
+ */
+async function reloadRecap() {
+  const { body, etag } = await tagged("GET", path);
+  chapter = { ...chapter, recap: body.recap, recap_stale: body.recap_stale };
+  const autosave = editor.autosave;
+  const same = Object.entries(editor.pick(body)).every(([name, value]) => autosave.base[name] === value);
+  if (same && !autosave.inFlight && !autosave.blocked) {
+    chapterEtag = etag;
+    autosave.reset(editor.pick(body), etag);
+  }
+  return chapter;
 }
 
 async function reloadChapter() {
@@ -266,6 +285,7 @@ async function followLastStopped() {
 }
 
 function onLive(update) {
+  recap?.onLive(update);
   if (!current) {
     if (update.kind === "snapshot") {
       const task = update.tasks.find(isThisChapter);
@@ -398,6 +418,7 @@ if (chapter) {
     onTaskConflict: adoptWriter,
     onUse: () => editing() || setEditing(true, { focus: false }),
   });
+  recap = new RecapPanel({ novelId, chapterId, live, reload: reloadRecap });
   diffDialog = new DiffDialog(novel.language);
   revisions = new RevisionList({
     box: document.getElementById("revisions"),
@@ -420,6 +441,8 @@ if (chapter) {
     const active = await api("GET", "/api/tasks/active");
     const task = active.items.find(isThisChapter);
     if (task) follow(task);
+    const recapTask = active.items.find((item) => recapsChapter(item, chapterId));
+    if (recapTask) recap.follow(recapTask);
   } catch {
     /* the live snapshot will bring it */
   }

@@ -63,7 +63,34 @@ function renderHeader() {
   synopsis.textContent = novel.synopsis || "";
   synopsis.hidden = !novel.synopsis;
   document.getElementById("novel-tasks-link").href = `/tasks?novel_id=${encodeURIComponent(novel.id)}`;
+  recapAllButton.hidden = !written;
 }
+
+// --- recaps of the written chapters ---------------------------------------------------
+
+const recapAllButton = document.getElementById("recap-all-button");
+
+/** The chapters with text whose recap is missing or older than their text. */
+function chaptersToRecap() {
+  return novel.volumes.flatMap((v) => v.chapters).filter((c) => c.has_content && (!c.recap || c.recap_stale));
+}
+
+recapAllButton.addEventListener("click", async () => {
+  const chapters = chaptersToRecap();
+  if (!chapters.length) {
+    toast(t("recap.all_none"), { kind: "info" });
+    return;
+  }
+  recapAllButton.disabled = true;
+  try {
+    attach(await api("POST", "/api/ai/recap-chapters", { body: { novel_id: novel.id, chapter_ids: chapters.map((c) => c.id) } }));
+  } catch (error) {
+    if (error.code === "task_conflict" && error.error?.task_id) learnConflict(String(error.error.task_id));
+    else toast(errorMessage(error), { kind: "error" });
+  } finally {
+    recapAllButton.disabled = false;
+  }
+});
 
 function renderOutline() {
   const box = document.getElementById("outline-text");
@@ -138,8 +165,28 @@ const LISTS = {
   characters: (c) => [h("div", { class: "item-head" }, h("strong", {}, c.name), c.role ? h("span", { class: "tag" }, c.role) : null), c.description ? h("p", {}, c.description) : null],
   world_settings: (w) => [h("div", { class: "item-head" }, h("strong", {}, w.name), w.category ? h("span", { class: "tag" }, w.category) : null), w.description ? h("p", {}, w.description) : null],
   timeline_events: (e) => [h("div", { class: "item-head" }, e.time_label ? h("span", { class: "tag tag-time" }, e.time_label) : null, h("strong", {}, e.title)), e.description ? h("p", {}, e.description) : null],
-  foreshadowings: (f) => [h("div", { class: "item-head" }, h("strong", {}, f.title), f.status ? h("span", { class: `tag tag-${f.status}` }, t(`foreshadowing.${f.status}`) === `foreshadowing.${f.status}` ? f.status : t(`foreshadowing.${f.status}`)) : null), f.description ? h("p", {}, f.description) : null],
+  foreshadowings: (f) => foreshadowingItem(f),
 };
+
+/** A thread: title, status and overdue badge, "Planted in chapter N → payoff in chapter M" (linked), description. */
+function foreshadowingItem(f) {
+  const status = f.status ? (t(`foreshadowing.${f.status}`) === `foreshadowing.${f.status}` ? f.status : t(`foreshadowing.${f.status}`)) : null;
+  const chapterLink = (id, number) =>
+    id !== null && id !== undefined && number !== null && number !== undefined
+      ? h("a", { href: `/novels/${encodeURIComponent(novel.id)}/chapters/${encodeURIComponent(id)}`, class: "thread-chapter" }, t("novel.chapter_n", { n: number }))
+      : h("span", { class: "muted" }, t("foreshadowing.no_chapter"));
+  return [
+    h("div", { class: "item-head" },
+      h("strong", {}, f.title),
+      status ? h("span", { class: `tag tag-${f.status}` }, status) : null,
+      f.overdue ? h("span", { class: "badge badge-overdue" }, t("foreshadowing.overdue"), h("span", { class: "visually-hidden" }, ` (${t("foreshadowing.overdue_hint")})`)) : null),
+    h("p", { class: "thread-chapters" },
+      `${t("foreshadowing.planted_in")} `, chapterLink(f.planted_chapter_id, f.planted_chapter),
+      h("span", { "aria-hidden": "true" }, " → "),
+      `${t("foreshadowing.payoff_in")} `, chapterLink(f.payoff_chapter_id, f.payoff_chapter)),
+    f.description ? h("p", {}, f.description) : null,
+  ];
+}
 
 function renderList(section) {
   const list = document.getElementById(`list-${section}`);
@@ -255,7 +302,7 @@ function onTaskState(id, state, terminalEvent) {
   const card = cards.get(taskType);
   if (card && card.id === id) card.update(state);
   if (terminalEvent === "completed") {
-    reloadNovel(KINDS[taskType].section).then(() => {
+    reloadNovel(KINDS[taskType]?.section).then(() => {
       // The result is in the section now; the finished card has done its job.
       if (cards.get(taskType) === card) {
         card.el.classList.add("task-card-done");
@@ -279,7 +326,7 @@ async function learn(id, update) {
   } else if (task.status === "completed") {
     mine.set(id, task.task_type);
     if (task.task_type === "write_chapter_content") reloadNovel("chapter");
-    else reloadNovel(KINDS[task.task_type].section);
+    else reloadNovel(KINDS[task.task_type]?.section);
   }
 }
 
