@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from novawrite.engine import bus as bus_module
 from novawrite.engine.bus import EventBus
 from novawrite.engine.events import TaskEvent
 
@@ -41,3 +44,17 @@ async def test_close_all_ends_every_reader() -> None:
     async with bus.user(1) as reader:
         bus.close_all()
         assert await reader.get(timeout=1) is None and reader.closed
+
+
+async def test_the_bus_keeps_each_tasks_last_seq_until_a_while_after_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    bus = EventBus()
+    assert bus.last_seq("t1") is None
+    for seq in (1, 2, 4, 3):  # a late event does not move it back
+        bus.publish(_event(seq))
+    assert bus.last_seq("t1") == 4
+    bus.publish(TaskEvent.of("t1", 1, 5, "completed", '{"seq": 5}'))
+    bus.publish(TaskEvent.of("t2", 1, 1, "completed", '{"seq": 1}'))
+    assert (bus.last_seq("t1"), bus.last_seq("t2")) == (5, 1)  # kept for ENDED_KEPT_SECONDS after its end
+    monkeypatch.setattr(bus_module, "ENDED_KEPT_SECONDS", -1.0)
+    bus.publish(TaskEvent.of("t3", 1, 1, "failed", '{"seq": 1}'))
+    assert (bus.last_seq("t1"), bus.last_seq("t2"), bus.last_seq("t3")) == (None, None, 1)

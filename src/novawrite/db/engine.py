@@ -10,7 +10,9 @@ On PostgreSQL reads and writes share one pool.
 
 ``raw`` runs the task engine's hot statements on the drivers themselves
 (``novawrite.db.raw``). On SQLite its writes and the SQLAlchemy writer's share
-one lock, so the two writer connections never wait on each other.
+one lock, so the two writer connections never wait on each other, and both
+count towards the WAL checkpoints that run on a thread (``WalCheckpointer``):
+no connection checkpoints inside its COMMIT.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
-from novawrite.db.raw import RawDatabase, SqlaTx, Tx, raw_database, sqlite_pragmas
+from novawrite.db.raw import RawDatabase, SqlaTx, SqliteRaw, Tx, WalCheckpointer, raw_database, sqlite_pragmas
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -88,6 +90,11 @@ class Database:
             self.reader = self.writer
         self.raw: RawDatabase = raw_database(url, pool_size)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        #: SQLite: runs the WAL checkpoints off the event loop (None on PostgreSQL).
+        self.checkpointer: WalCheckpointer | None = None
+        if isinstance(self.raw, SqliteRaw):
+            self.checkpointer = self.raw.checkpointer
+            self.checkpointer.write_lock = self._write_lock
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,6 +124,7 @@ class Database:
         """A write transaction, committed on success and rolled back on error."""
         async with self._exclusive(), self.writer.begin() as conn:
             yield conn
+        self._wrote()
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
@@ -137,6 +145,7 @@ class Database:
                 await session.flush()
             finally:
                 await session.close()
+        self._wrote()
 
     async def session_then_raw(
         self, orm: Callable[[AsyncSession], Awaitable[None]], raw: Callable[[Tx], Awaitable[R]]
@@ -155,11 +164,17 @@ class Database:
                 if session.in_transaction():
                     result = await raw(SqlaTx(await session.connection()))
                     await session.commit()
+                    self._wrote()
                     return result
                 async with self.raw.transaction(single_statement=True) as tx:
                     return await raw(tx)
             finally:
                 await session.close()
+
+    def _wrote(self) -> None:
+        """A SQLAlchemy write transaction committed (the raw writer counts its own)."""
+        if self.checkpointer is not None:
+            self.checkpointer.wrote()
 
     async def ping(self) -> bool:
         from sqlalchemy import text

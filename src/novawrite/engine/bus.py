@@ -12,16 +12,25 @@ Whoever keeps a copy of task state (the polling cache) registers ``on_change``:
 it is told the task of every published event, of every change that has no event
 (a cancel request on a running task), and ``None`` when any task may have changed
 (a novel deleted, or events possibly missed while the PostgreSQL listener reconnected).
+
+The bus remembers the last seq it published of each task (``last_seq``), so the
+PostgreSQL listener can publish what it missed while it was reconnecting, and
+nothing twice. A finished task is forgotten a minute after its terminal event
+(``ENDED_KEPT_SECONDS``), so the memory follows the tasks in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from novawrite.engine.events import TaskEvent
+
+#: How long the bus keeps the last seq of a task after its terminal event.
+ENDED_KEPT_SECONDS = 60.0
 
 
 class Subscription:
@@ -125,10 +134,26 @@ class EventBus:
         self.dropped = 0
         self.closed = False
         self._watchers: list[Callable[[str | None], None]] = []
+        self._last_seq: dict[str, int] = {}
+        self._ended: deque[tuple[float, str]] = deque()  # (when, task id) of terminal events, oldest first
 
     @property
     def subscriber_count(self) -> int:
         return sum(len(s) for s in self._by_task.values()) + sum(len(s) for s in self._by_user.values())
+
+    @property
+    def subscribed_tasks(self) -> list[str]:
+        """The tasks with a live per-task subscriber in this process."""
+        return list(self._by_task)
+
+    @property
+    def subscribed_users(self) -> list[int]:
+        """The users with a live per-user subscriber in this process."""
+        return list(self._by_user)
+
+    def last_seq(self, task_id: str) -> int | None:
+        """The highest seq of the task published here (None: none, or it ended over a minute ago)."""
+        return self._last_seq.get(task_id)
 
     def on_change(self, watcher: Callable[[str | None], None]) -> None:
         self._watchers.append(watcher)
@@ -141,6 +166,10 @@ class EventBus:
     def publish(self, event: TaskEvent) -> None:
         self.published += 1
         self.published_by_kind[event.kind] = self.published_by_kind.get(event.kind, 0) + 1
+        if event.seq > self._last_seq.get(event.task_id, 0):
+            self._last_seq[event.task_id] = event.seq
+        if event.terminal:
+            self._ended_now(event.task_id)
         for watcher in self._watchers:
             watcher(event.task_id)
         for group in (self._by_task.get(event.task_id), self._by_user.get(event.user_id)):
@@ -149,6 +178,13 @@ class EventBus:
                     if not subscription._offer(event) and subscription.dropped:
                         self.dropped += 1
                         group.discard(subscription)
+
+    def _ended_now(self, task_id: str) -> None:
+        now = time.monotonic()
+        ended = self._ended
+        while ended and ended[0][0] < now - ENDED_KEPT_SECONDS:
+            self._last_seq.pop(ended.popleft()[1], None)
+        ended.append((now, task_id))
 
     def task(self, task_id: str) -> _Subscribed:
         """``async with bus.task(id) as subscription``: that task's events while inside."""

@@ -8,6 +8,15 @@ process's bus, so any process can serve any client's stream. A new task's
 notification also wakes the local dispatcher. SQLite has one process by design
 and needs none of this.
 
+A lost connection (``pg_terminate_backend``, a PostgreSQL restart) loses the
+notifications of whatever was committed until the listener is back. So after it
+listens again, the listener has the store publish what this process missed for
+every stream it serves (``TaskStore.catch_up``): the tasks and users with live
+subscribers on the bus, from the last seq the bus published of each task, or
+for a task it never heard of, the events stored since the listener last heard
+anything (minus ``CATCH_UP_MARGIN`` for the writers' clocks). The listener's
+connection is named ``novawrite listener <pid>`` (``application_name``).
+
 The payload is ``"origin task_id seq"`` (``notification``/``parse_notification``,
 the only two places that know it): seq 0 says a task changed without an event,
 and task ``*`` that any task may have.
@@ -17,13 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 import orjson
 
-from novawrite.db.models import TaskStatus
+from novawrite.db.models import TaskStatus, utcnow
 from novawrite.db.raw import asyncpg_dsn
 from novawrite.engine.events import EventKind
 
@@ -34,6 +45,9 @@ log = logging.getLogger("novawrite.engine")
 
 CHANNEL = "novawrite_events"
 ANY_TASK = "*"
+#: Events stored this long before the listener last heard anything count as possibly missed
+#: (another process's clock, a commit that took a while).
+CATCH_UP_MARGIN = timedelta(seconds=5)
 
 
 class Notification(NamedTuple):
@@ -61,6 +75,8 @@ class PgListener:
         self._task: asyncio.Task[None] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
         self.ready = asyncio.Event()
+        #: When the listener last knew it was listening (None: it never has).
+        self._heard_at: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="pg listener")
@@ -76,7 +92,9 @@ class PgListener:
         delay = 0.5
         while True:
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": f"novawrite listener {os.getpid()}"}
+                )
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("event listener cannot connect (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
@@ -92,6 +110,9 @@ class PgListener:
                 # and let go of any cached task state.
                 self._wake()
                 self._store.forget(None)
+                if self._heard_at is not None:
+                    self._track(self._catch_up(self._heard_at - CATCH_UP_MARGIN), "listener catch-up")
+                self._heard_at = utcnow()
                 await lost.wait()
                 log.warning("event listener lost its connection; reconnecting")
             finally:
@@ -100,6 +121,7 @@ class PgListener:
                     await conn.close(timeout=2)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self._heard_at = utcnow()
         heard = parse_notification(payload)
         if heard.origin == self._store.origin:
             return  # our own event, already published when it was committed
@@ -109,9 +131,24 @@ class PgListener:
         if heard.seq == 1:
             self._wake()  # a task submitted to another process
         task_id, seq = heard.task_id, heard.seq
-        fetch = asyncio.create_task(self._relay(task_id, seq), name=f"fetch {task_id}:{seq}")
+        self._track(self._relay(task_id, seq), f"fetch {task_id}:{seq}")
+
+    def _track(self, work: Coroutine[None, None, None], name: str) -> None:
+        fetch = asyncio.create_task(work, name=name)
         self._fetches.add(fetch)
         fetch.add_done_callback(self._fetches.discard)
+
+    async def _catch_up(self, since: datetime) -> None:
+        """Publish what other processes committed while this one did not listen."""
+        bus = self._store.bus
+        try:
+            published = await self._store.catch_up(bus.subscribed_tasks, bus.subscribed_users, since)
+        except Exception:
+            log.warning("could not catch up on the events missed while reconnecting", exc_info=True)
+            return
+        if published:
+            log.info("event listener caught up on %d missed events", published)
+        self._wake()  # one of them may have been a task given back
 
     async def _relay(self, task_id: str, seq: int) -> None:
         try:
