@@ -397,7 +397,9 @@ def test_every_kind_is_registered_with_its_route() -> None:
         "generate_foreshadowings": "/api/ai/generate-foreshadowings",
         "write_chapter_content": "/api/ai/write-chapter-content",
         "recap_chapters": "/api/ai/recap-chapters",
+        "write_chapters": "/api/ai/write-chapters",
     }
+    assert kinds["write_chapters"].batch and not kinds["write_chapter_content"].batch
     assert kinds["write_chapter_content"].streams_text and kinds["write_chapter_content"].per_chapter
     assert kinds["write_chapter_content"].scope(chapter.ChapterParams(novel_id=1, chapter_id=9)) == 9
     assert kinds["generate_outline"].scope(outline.OutlineParams(novel_id=1)) == 0

@@ -30,6 +30,7 @@ TASK_FIELDS = {
     "usage",
     "attempt",
     "retry_of",
+    "parent_id",
     "cancel_requested",
     "created_at",
     "started_at",

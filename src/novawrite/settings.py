@@ -87,6 +87,8 @@ class Settings:
     demo_delay_ms: int = 30
     provider_timeout_seconds: float = 120.0
     provider_max_retries: int = 4
+    # A task waiting for a provider's quota (a long or per-day 429) fails after this much waiting in total.
+    quota_max_wait_seconds: float = 86400.0
     # A chapter prompt's size in estimated tokens (generators.chapter_context.estimate_tokens).
     chapter_context_tokens: int = 8000
 
@@ -153,6 +155,7 @@ class Settings:
             demo_delay_ms=_int(env, "NOVAWRITE_DEMO_DELAY_MS", 30),
             provider_timeout_seconds=_float(env, "NOVAWRITE_PROVIDER_TIMEOUT_SECONDS", 120.0),
             provider_max_retries=_int(env, "NOVAWRITE_PROVIDER_MAX_RETRIES", 4, minimum=0),
+            quota_max_wait_seconds=_float(env, "NOVAWRITE_QUOTA_MAX_WAIT_SECONDS", 86400.0),
             chapter_context_tokens=_int(env, "NOVAWRITE_CHAPTER_CONTEXT_TOKENS", 8000, minimum=2000),
             token_ttl_seconds=_int(env, "NOVAWRITE_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
             argon2_time_cost=_int(env, "NOVAWRITE_ARGON2_TIME_COST", 3, minimum=1),

@@ -49,6 +49,33 @@ def error_body(status: int, message: str, details: list[dict[str, Any]] | None =
     return json.dumps({"error": error}).encode()
 
 
+def quota_error_body(retry_delay: str | None = "90s", *, per_day: bool = True) -> bytes:
+    """A 429 as Gemini sends it when a quota is used up: ``RetryInfo`` (when ``retry_delay``) and a
+    ``QuotaFailure`` naming the per-day quota (when ``per_day``) or the per-minute one."""
+    quota_id = (
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
+        if per_day
+        else ("GenerateRequestsPerMinutePerProjectPerModel-FreeTier")
+    )
+    details: list[dict[str, Any]] = []
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    details.append(
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": quota_id,
+                    "quotaDimensions": {"location": "global", "model": "gemini-flash"},
+                    "quotaValue": "250",
+                }
+            ],
+        }
+    )
+    return error_body(429, "You exceeded your current quota, please check your plan and billing details.", details)
+
+
 def _chunk(model: str, text: str | None, usage: dict[str, int], finish: bool) -> dict[str, Any]:
     candidate: dict[str, Any] = {
         "content": {"parts": [{"text": text}] if text is not None else [], "role": "model"},

@@ -86,6 +86,7 @@ ROUTES: dict[str, frozenset[str]] = {
         "/api/ai/generate-foreshadowings": "POST",
         "/api/ai/write-chapter-content": "POST",
         "/api/ai/recap-chapters": "POST",
+        "/api/ai/write-chapters": "POST",
         "/api/tasks": "GET",
         "/api/tasks/active": "GET",
         "/api/tasks/{task_id}": "GET",
@@ -325,6 +326,13 @@ def body_routes(w: World) -> list[BodyRoute]:
             "/api/ai/recap-chapters",
             {"novel_id": novel, "chapter_ids": [chapter]},
             (novel_id,),
+            ("novel_id", "chapter_ids"),
+        ),
+        BodyRoute(
+            "POST",
+            "/api/ai/write-chapters",
+            {"novel_id": novel, "chapter_ids": [chapter]},
+            (novel_id, Int("target_words", 100, 20_000), Bool("overwrite"), instructions),
             ("novel_id", "chapter_ids"),
         ),
     ]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -311,6 +312,10 @@ class Task(Base):
     usage: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     retry_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The batch (write_chapters) whose child this task is; a batch's children go with it.
+    parent_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # sha256 of route and canonical body, to tell a repeat from a reused key.
@@ -323,10 +328,23 @@ class Task(Base):
     output: Mapped[str] = mapped_column(Text, default="")
     # What a generator saved to resume from (outline batches), reused by retries.
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Waiting for the provider's quota (a long 429): pending, not claimed before this time.
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # Seconds this task has waited for quotas in total (NOVAWRITE_QUOTA_MAX_WAIT_SECONDS bounds it).
+    quota_waited_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProviderQuota(Base):
+    """A provider whose quota is used up: no process starts a call on it before ``not_before``."""
+
+    __tablename__ = "provider_quotas"
+
+    provider: Mapped[str] = mapped_column(String(50), primary_key=True)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TaskEvent(Base):

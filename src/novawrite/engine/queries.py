@@ -10,6 +10,7 @@ SQLAlchemy Core selects, whose rows come back decoded (datetimes, JSON).
 Each transition of a task's status is one statement here: ``INSERT_TASK`` (new,
 pending), ``CLAIM`` (pending to running), ``COMPLETE`` (running to completed),
 ``FINISH`` (running to failed or cancelled), ``REQUEUE`` (running to pending),
+``QUOTA_REQUEUE`` (running to pending until ``resume_at``),
 ``CANCEL_PENDING`` (pending to cancelled).
 """
 
@@ -18,10 +19,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, func, select
+from sqlalchemy import Select, Table, func, or_, select
 
 from novawrite.db.models import ACTIVE_SQL, ACTIVE_STATUSES, Task, TaskStatus
 from novawrite.db.models import TaskEvent as TaskEventRow
@@ -83,13 +85,28 @@ NOVEL_EXISTS = "SELECT id FROM novels WHERE id = $1"
 
 INSERT_TASK = f"""
 INSERT INTO tasks (id, user_id, novel_id, task_type, scope, status, progress, message, params, attempt, retry_of,
-    cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13)
+    cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at, parent_id)
+VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13, $14)
 RETURNING pk"""
+
+# --- batches (write_chapters) and their children ----------------------------------------------
+
+#: The task types that run children and hold no generation slot while they wait
+#: (``TaskKind.batch``): their running tasks count in no user's running tasks.
+BATCH_TYPES = ("write_chapters",)
+_NOT_BATCH = "task_type NOT IN ({})".format(", ".join(f"'{t}'" for t in BATCH_TYPES))
+#: A batch's newest child for a scope (a chapter): the one an interrupted batch adopts.
+CHILD_IN_SCOPE = "SELECT id FROM tasks WHERE parent_id = $1 AND scope = $2 ORDER BY pk DESC LIMIT 1"
+#: What a batch reads of its child.
+CHILD_STATE = "SELECT status, result, error, usage, message FROM tasks WHERE id = $1"
+#: The novel's active batch of a type, with what it was asked and what it has done.
+ACTIVE_BATCH = f"""
+SELECT id, params, checkpoint FROM tasks WHERE novel_id = $1 AND task_type = $2 AND scope = 0 AND {ACTIVE_SQL}"""
 
 # --- the dispatcher ------------------------------------------------------------------------
 
-# Each waiting user's oldest pending task and how many tasks that user has running.
+# Each waiting user's oldest pending task that is due ($1: now; a task waiting for a quota
+# is due at its resume_at; a user with none due has a NULL pk) and how many tasks that user has running.
 # The users with pending work are walked one index seek at a time
 # (ix_tasks_status_user_pk), so a dispatch costs the number of waiting users, not
 # the length of the queue.
@@ -104,14 +121,15 @@ WITH RECURSIVE waiting(user_id) AS (
     FROM waiting WHERE waiting.user_id IS NOT NULL
 )
 SELECT user_id,
-    (SELECT h.pk FROM tasks AS h WHERE h.status = '{PENDING}' AND h.user_id = waiting.user_id ORDER BY h.pk LIMIT 1),
-    (SELECT count(*) FROM tasks AS r WHERE r.user_id = waiting.user_id AND r.status = '{RUNNING}')
+    (SELECT h.pk FROM tasks AS h WHERE h.status = '{PENDING}' AND h.user_id = waiting.user_id
+        AND (h.resume_at IS NULL OR h.resume_at <= $1) ORDER BY h.pk LIMIT 1),
+    (SELECT count(*) FROM tasks AS r WHERE r.user_id = waiting.user_id AND r.status = '{RUNNING}' AND r.{_NOT_BATCH})
 FROM waiting WHERE user_id IS NOT NULL"""
-# {pks}: in_list(dialect, "pk")
+# {pks}: in_list(dialect, "pk"); $6: now by the dispatcher's clock (a task waiting for a quota is due then)
 CLAIM = f"""
 UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, started_at = COALESCE(started_at, $4),
-    updated_at = $4, seq = seq + 1, message = $5
-WHERE {{pks}} AND status = '{PENDING}'
+    updated_at = $4, seq = seq + 1, message = $5, resume_at = NULL
+WHERE {{pks}} AND status = '{PENDING}' AND (resume_at IS NULL OR resume_at <= $6)
 RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
     progress, message"""
 CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
@@ -140,9 +158,29 @@ UPDATE tasks SET status = '{PENDING}', attempt = $4, progress = 0, message = $5,
     owner = NULL, lease_expires_at = NULL
 WHERE {MINE}
 RETURNING pk"""
+# A quota 429: pending again with attempt $4, not claimed before $8, $9 seconds more of waiting.
+QUOTA_REQUEUE = f"""
+UPDATE tasks SET status = '{PENDING}', attempt = $4, progress = 0, message = $5, seq = $6, updated_at = $7,
+    owner = NULL, lease_expires_at = NULL, resume_at = $8, quota_waited_seconds = quota_waited_seconds + $9
+WHERE {MINE}
+RETURNING pk"""
+QUOTA_WAITED = f"SELECT quota_waited_seconds FROM tasks WHERE {MINE}"
 # {ids}: in_list(dialect, "id")
 RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}'"
 CANCEL_REQUESTED = "SELECT id FROM tasks WHERE {ids} AND cancel_requested = $2"
+
+# --- provider quotas -------------------------------------------------------------------------
+
+#: Later only: a provider's not-before never moves back.
+SET_NOT_BEFORE = """
+INSERT INTO provider_quotas (provider, not_before) VALUES ($1, $2)
+ON CONFLICT (provider) DO UPDATE SET not_before = CASE
+    WHEN excluded.not_before > provider_quotas.not_before THEN excluded.not_before
+    ELSE provider_quotas.not_before END"""
+#: When the dispatcher has something to do next: the provider's not-before ($1), the earliest resume_at.
+QUOTA_DUE = f"""
+SELECT (SELECT not_before FROM provider_quotas WHERE provider = $1),
+    (SELECT min(resume_at) FROM tasks WHERE resume_at IS NOT NULL AND status = '{PENDING}')"""
 
 # --- recovery: running tasks to give back ---------------------------------------------------
 
@@ -198,7 +236,9 @@ TASK_COLUMNS = (
     T.c.usage,
     T.c.attempt,
     T.c.retry_of,
+    T.c.parent_id,
     T.c.cancel_requested,
+    T.c.resume_at,
     T.c.created_at,
     T.c.started_at,
     T.c.finished_at,
@@ -247,6 +287,7 @@ class HistoryFilter:
     status: str | None = None
     task_type: str | None = None
     chapter_id: int | None = None  # a chapter task's scope is its chapter
+    parent_id: str | None = None  # a batch's children
 
 
 def history(user_id: int, only: HistoryFilter, *, before: int | None, limit: int) -> Select[Any]:
@@ -260,6 +301,8 @@ def history(user_id: int, only: HistoryFilter, *, before: int | None, limit: int
         query = query.where(T.c.task_type == only.task_type)
     if only.chapter_id is not None:
         query = query.where(T.c.scope == only.chapter_id)
+    if only.parent_id is not None:
+        query = query.where(T.c.parent_id == only.parent_id)
     if before is not None:
         query = query.where(T.c.pk < before)
     return query.order_by(T.c.pk.desc()).limit(limit)
@@ -275,6 +318,22 @@ def event_of(task_id: str, seq: int) -> Select[Any]:
         .select_from(E.join(T, T.c.pk == E.c.task_pk))
         .where(T.c.id == task_id, E.c.seq == seq)
     )
+
+
+def events_of_task_after(task_id: str, after: int, since: datetime | None = None) -> Select[Any]:
+    """A task's events with seq > ``after`` (and stored at ``since`` or later), in order, with its user."""
+    query = (
+        select(T.c.user_id, E.c.seq, E.c.kind, E.c.data)
+        .select_from(E.join(T, T.c.pk == E.c.task_pk))
+        .where(T.c.id == task_id, E.c.seq > after)
+        .order_by(E.c.seq)
+    )
+    return query if since is None else query.where(E.c.created_at >= since)
+
+
+def changed_since(task_ids: Sequence[str], user_ids: Sequence[int], since: datetime) -> Select[Any]:
+    """(id, seq) of these tasks and of these users' tasks that changed at ``since`` or later."""
+    return select(T.c.id, T.c.seq).where(or_(T.c.id.in_(task_ids), T.c.user_id.in_(user_ids)), T.c.updated_at >= since)
 
 
 def counts() -> Select[Any]:

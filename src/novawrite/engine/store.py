@@ -15,9 +15,11 @@ that matches no row means the task was taken from us (``LeaseLost``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Row
@@ -90,6 +92,11 @@ def _finish(
     return (held.pk, held.owner, held.seq, status.value, message, json_text(error), usage, seq, now), event, now
 
 
+def _utc_z(moment: datetime) -> str:
+    """A time as the API writes it (``novawrite.jsonenc``: UTC with a ``Z``)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class TaskStore:
     def __init__(self, db: Database, bus: EventBus, origin: str = "", lease_seconds: float = 30.0) -> None:
         self.db = db
@@ -122,11 +129,45 @@ class TaskStore:
                 await tx.execute(q.NOTIFY, CHANNEL, notification(self.origin, task_id, 0))
 
     async def relay(self, task_id: str, seq: int) -> TaskEvent | None:
-        """Publish an event another process committed (its notification named it); return it."""
-        event = await self.event(task_id, seq)
-        if event is not None:
-            self._publish(event)
-        return event
+        """Publish an event another process committed (its notification named it); return it.
+
+        Nothing twice, and in order: an event published already (by ``catch_up``) is skipped,
+        and one ahead of the last published of its task comes after the ones in between."""
+        last = self.bus.last_seq(task_id)
+        if last is not None and last >= seq:
+            return None
+        if last is None or last == seq - 1:
+            event = await self.event(task_id, seq)
+            events = [] if event is None else [event]
+        else:
+            events = await self._events_after(task_id, last)
+        self._publish_unseen(events)
+        return next((e for e in events if e.seq == seq), None)
+
+    async def catch_up(self, task_ids: Sequence[str], user_ids: Sequence[int], since: datetime) -> int:
+        """Publish what this process missed while it did not listen (PostgreSQL): the events of these
+        tasks and of these users' tasks after the last seq published here, or for a task it has not
+        published, those stored at ``since`` or later. Returns how many it published."""
+        if not task_ids and not user_ids:
+            return 0
+        published = 0
+        for task_id, seq in await self._all(q.changed_since(task_ids, user_ids, since)):
+            last = self.bus.last_seq(task_id)
+            if last is not None and last >= seq:
+                continue
+            events = await self._events_after(task_id, last or 0, None if last is not None else since)
+            published += self._publish_unseen(events)
+        return published
+
+    async def _events_after(self, task_id: str, after: int, since: datetime | None = None) -> list[TaskEvent]:
+        rows = await self._all(q.events_of_task_after(task_id, after, since))
+        return [TaskEvent.of(task_id, r.user_id, r.seq, r.kind, r.data) for r in rows]
+
+    def _publish_unseen(self, events: Sequence[TaskEvent]) -> int:
+        """Publish those of one task's events (in seq order) this process has not published yet."""
+        fresh = [e for e in events if e.seq > (self.bus.last_seq(e.task_id) or 0)]
+        self._publish(*fresh)
+        return len(fresh)
 
     # --- storing events ------------------------------------------------------------------
 
@@ -198,6 +239,7 @@ class TaskStore:
         idempotency_key: str | None,
         request_hash: str | None,
         now: datetime,
+        parent_id: str | None = None,
     ) -> TaskEvent:
         """A new pending task and its first event (seq 1), in one transaction.
 
@@ -220,9 +262,40 @@ class TaskStore:
             idempotency_key,
             request_hash,
             now,
+            parent_id,
         )
         await self._append(q.INSERT_TASK, args, event, now)
         return event
+
+    # --- batches and their children -----------------------------------------------------
+
+    async def child_in_scope(self, batch_id: str, scope: int) -> str | None:
+        """The id of the batch's newest child for ``scope`` (a chapter), if it made one."""
+        async with self.db.raw_read() as tx:
+            row = await tx.fetchrow(q.CHILD_IN_SCOPE, batch_id, scope)
+        return None if row is None else str(row[0])
+
+    async def child_state(self, task_id: str) -> dict[str, Any] | None:
+        """A child's status, result, error, usage and message (JSON members decoded)."""
+        async with self.db.raw_read() as tx:
+            row = await tx.fetchrow(q.CHILD_STATE, task_id)
+        if row is None:
+            return None
+        return {
+            "status": row[0],
+            "result": json_value(row[1]),
+            "error": json_value(row[2]),
+            "usage": json_value(row[3]),
+            "message": row[4],
+        }
+
+    async def active_batch(self, novel_id: int, task_type: str) -> tuple[str, dict[str, Any], Any] | None:
+        """The novel's pending or running batch of ``task_type``: (id, params, checkpoint)."""
+        async with self.db.raw_read() as tx:
+            row = await tx.fetchrow(q.ACTIVE_BATCH, novel_id, task_type)
+        if row is None:
+            return None
+        return str(row[0]), dict(json_value(row[1]) or {}), json_value(row[2])
 
     # --- the API's reads ---------------------------------------------------------------
 
@@ -277,23 +350,33 @@ class TaskStore:
 
     # --- the dispatcher ----------------------------------------------------------------
 
-    async def pending_heads(self) -> tuple[list[tuple[int, int]], dict[int, int]]:
-        """(user_id, pk) of each waiting user's oldest pending task, and how many tasks each of
-        those users has running."""
+    async def pending_heads(self, due: datetime | None = None) -> tuple[list[tuple[int, int]], dict[int, int]]:
+        """(user_id, pk) of each waiting user's oldest pending task that is due at ``due`` (default now:
+        a task waiting for a quota is due at its ``resume_at``), and how many tasks each of those users has running."""
         async with self.db.raw_read() as tx:
-            rows = await tx.fetch(q.PENDING_HEADS)
+            rows = await tx.fetch(q.PENDING_HEADS, due or utcnow())
+        rows = [r for r in rows if r[1] is not None]
         return [(r[0], r[1]) for r in rows], {r[0]: r[2] for r in rows}
 
-    async def claim_many(self, pks: list[int], owner: str, lease_seconds: float) -> list[Claimed]:
+    async def quota_due(self, provider: str) -> tuple[datetime | None, datetime | None]:
+        """The provider's not-before time (None: never out of quota) and the earliest ``resume_at`` of a pending task."""
+        async with self.db.raw_read() as tx:
+            row = await tx.fetchrow(q.QUOTA_DUE, provider)
+        return time_value(row[0]), time_value(row[1])
+
+    async def claim_many(
+        self, pks: list[int], owner: str, lease_seconds: float, due: datetime | None = None
+    ) -> list[Claimed]:
         """Atomically take several pending tasks in one transaction, in the order of ``pks``;
-        those someone else took are left out. Their ``running`` events are published in that order."""
+        those someone else took (or not due at ``due``, default now) are left out. Their
+        ``running`` events are published in that order."""
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
         position = {pk: i for i, pk in enumerate(pks)}
         out: list[tuple[Claimed, TaskEvent]] = []
         async with self.db.raw_write() as tx:
             claim = q.CLAIM.format(pks=q.in_list(tx.dialect, "pk"))
-            rows = await tx.fetch(claim, q.list_param(tx.dialect, pks), owner, lease, now, STARTED_MESSAGE)
+            rows = await tx.fetch(claim, q.list_param(tx.dialect, pks), owner, lease, now, STARTED_MESSAGE, due or now)
             for row in sorted(rows, key=lambda r: position[r["pk"]]):
                 checkpoint = json_value(row["checkpoint"])
                 if checkpoint is None and row["retry_of"] is not None:
@@ -356,7 +439,21 @@ class TaskStore:
         now = utcnow()
         lease = now + timedelta(seconds=self.lease_seconds)
         args = (task.pk, owner, task.seq, seq, progress, message, now, lease, text or "", json_text(usage))
-        if not await self._append(q.RECORD, args, event, now):
+        if self.db.is_sqlite:  # the driver writes inline: no cancel lands between commit and return
+            stored = await self._append(q.RECORD, args, event, now)
+        else:
+            # A cancel (a user's, a batch's, a shutdown) landing during the round trip may come
+            # after the server committed: let the write end and learn its seq, or the runner's
+            # last write (guarded by the seq) would find no task and leave it running.
+            write = asyncio.ensure_future(self._append(q.RECORD, args, event, now))
+            try:
+                stored = await asyncio.shield(write)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    if await write:
+                        task.seq = seq
+                raise
+        if not stored:
             raise LeaseLost(task.id)
         task.seq = seq
         return event
@@ -412,6 +509,54 @@ class TaskStore:
         if not await self._append(q.FINISH, args, event, now):
             return None
         task.seq = event.seq
+        return event
+
+    # --- waiting for a provider's quota -----------------------------------------------------
+
+    async def quota_requeue(
+        self,
+        task: Claimed,
+        owner: str,
+        *,
+        provider: str | None,
+        resume_at: datetime,
+        wait: float,
+        max_wait: float,
+        message: str,
+        give_up: dict[str, str],
+        progress: int,
+        usage: dict[str, int] | None = None,
+    ) -> TaskEvent | None:
+        """A running task hit its provider's quota: pending again until ``resume_at`` with ``attempt`` + 1
+        (``QUOTA_REQUEUE``), and the provider's not-before set to ``resume_at`` (``provider`` None: no
+        quota to record), in one transaction; or, when ``wait`` would take the task's waiting past
+        ``max_wait`` in total, failed with ``give_up``. None when the task was not ours any more."""
+        held = _Held(task.pk, task.id, task.user_id, owner, task.seq)
+        async with self.db.raw_write() as tx:
+            row = await tx.fetchrow(q.QUOTA_WAITED, task.pk, owner, task.seq)
+            if row is None:
+                return None
+            if float(row[0] or 0) + wait > max_wait:
+                args, event, now = _finish(
+                    held, TaskStatus.FAILED, progress, give_up["message"], give_up, json_text(usage)
+                )
+                write = q.FINISH
+            else:
+                seq = held.seq + 1
+                attempt = task.attempt + 1
+                data = event_data(
+                    held.id, seq, TaskStatus.PENDING, 0, message, attempt=attempt, resume_at=_utc_z(resume_at)
+                )
+                event = TaskEvent.of(held.id, held.user_id, seq, EventKind.STATUS, data)
+                now = utcnow()
+                args = (held.pk, owner, held.seq, attempt, message, seq, now, resume_at, wait)
+                write = q.QUOTA_REQUEUE
+                if provider is not None:
+                    await tx.execute(q.SET_NOT_BEFORE, provider, resume_at)
+            if not await self._write_with_event(tx, write, args, event, now):
+                return None
+        task.seq = event.seq
+        self._publish(event)
         return event
 
     # --- giving running tasks back ---------------------------------------------------------

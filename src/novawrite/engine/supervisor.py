@@ -21,21 +21,29 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from novawrite.db.engine import Database
-from novawrite.db.models import TaskStatus
+from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.bus import EventBus
+from novawrite.engine.children import StoreChildren
 from novawrite.engine.events import EventKind, TaskEvent
 from novawrite.engine.notify import PgListener
 from novawrite.engine.progress import TaskProgress
 from novawrite.engine.snapshot import NovelGone, load_novel_view
 from novawrite.engine.store import Claimed, LeaseLost, TaskStore
-from novawrite.generators.base import GenerationContext, InvalidModelOutput, RetryPolicy
+from novawrite.generators.base import (
+    GenerationContext,
+    InvalidModelOutput,
+    QuotaExhausted,
+    RetryPolicy,
+    TaskStopped,
+)
 from novawrite.generators.kind import TaskKind
 from novawrite.metrics import Metrics
 from novawrite.providers.base import Provider, ProviderError
@@ -48,6 +56,14 @@ USER_CANCEL = "cancel"
 
 DONE_MESSAGE = {"zh": "已完成", "en": "Done"}
 CANCELLED_MESSAGE = {"zh": "已取消", "en": "Cancelled"}
+
+
+def quota_message(language: str, resume_at: datetime) -> str:
+    """The message of a task waiting for its provider's quota (the time in UTC)."""
+    when = resume_at.strftime("%Y-%m-%d %H:%M UTC")
+    if language == "zh":
+        return f"模型配额已用完，将于 {when} 继续"
+    return f"The model's quota is used up; resumes at {when}"
 
 
 @dataclass
@@ -91,6 +107,10 @@ class Supervisor:
         self._background: set[asyncio.Task[None]] = set()
         self.completed = 0
         self.listener: PgListener | None = None
+        #: The clock quota waits are measured on (tests set their own).
+        self.clock: Callable[[], datetime] = utcnow
+        #: When the dispatcher must look again without being woken (a quota's end), or None.
+        self._due: datetime | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -154,26 +174,55 @@ class Supervisor:
                 log.exception("dispatcher failed to claim; retrying shortly")
                 await asyncio.sleep(1)
                 continue
+            timeout = self.settings.sweep_seconds
+            due = self._due
+            if due is not None:  # a quota ends sooner than the next sweep: a timer, not a poll
+                timeout = max(0.0, min(timeout, (due - self.clock()).total_seconds()))
             try:
-                await asyncio.wait_for(self._wake.wait(), self.settings.sweep_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
-                await self._sweep()
+                if due is None or timeout >= self.settings.sweep_seconds:
+                    await self._sweep()
+
+    async def _quota_wait(self) -> bool:
+        """Whether the provider is out of quota now (no claims then); sets ``_due``, when to look again.
+
+        One read: the provider's not-before (set by any process) and the earliest ``resume_at``.
+        The demo provider has no quota.
+        """
+        provider = None if self.provider.is_demo else self.provider.name
+        not_before, resume_at = await self.store.quota_due(provider or "")
+        now = self.clock()
+        later = [t for t in (not_before, resume_at) if t is not None and t > now]
+        self._due = min(later) if later else None
+        return not_before is not None and not_before > now
 
     async def _fill_slots(self) -> None:
+        if await self._quota_wait():
+            return
         while not self._stopping:
-            free = self.settings.max_concurrency - len(self.runners)
+            free = self.settings.max_concurrency - self.slots_used()
             if free <= 0:
                 return
-            heads, running = await self.store.pending_heads()  # one per user: a round per slot at most
+            due = self.clock()
+            heads, running = await self.store.pending_heads(due)  # one per user: a round per slot at most
             if not heads:
                 return
             picked = self._pick(heads, running, free)
             if not picked:
                 return
             # in the order picked (their running events are published so too)
-            for task in await self.store.claim_many(picked, self.owner, self.settings.lease_seconds):
+            for task in await self.store.claim_many(picked, self.owner, self.settings.lease_seconds, due):
                 self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
                 self._start(task)
+
+    def slots_used(self) -> int:
+        """Generation slots taken: a batch waiting for its children holds none (``TaskKind.batch``)."""
+        return sum(1 for r in self.runners.values() if not self._is_batch(r.claimed.task_type))
+
+    def _is_batch(self, task_type: str) -> bool:
+        kind = self.kinds.get(task_type)
+        return kind is not None and kind.batch
 
     def _pick(self, heads: list[tuple[int, int]], running: dict[int, int], free: int) -> list[int]:
         """Up to ``free`` pending pks from ``heads`` ((user, pk), oldest first within a user), round-robin over users.
@@ -274,6 +323,9 @@ class Supervisor:
         kind = self.kinds.get(claimed.task_type)
         language = "en"
         ctx: GenerationContext | None = None
+        children = None
+        if kind is not None and kind.batch:
+            children = StoreChildren(self.store, self.bus, claimed, wake=self.wake, cancel_local=self.cancel_local)
 
         def current_usage() -> dict[str, int] | None:
             # null until the provider reported tokens (the demo provider may never)
@@ -312,6 +364,7 @@ class Supervisor:
                 checkpoint=claimed.checkpoint,
                 save_checkpoint=save_checkpoint,
                 resume_text=claimed.output if kind.streams_text else "",
+                children=children,
             )
             result = await kind.generate(ctx)
             await progress.flush()
@@ -319,10 +372,19 @@ class Supervisor:
         except asyncio.CancelledError:
             runner = self.runners.get(claimed.id)
             reason = runner.stop_reason if runner is not None else SHUTDOWN
+            if reason == USER_CANCEL and children is not None:
+                await asyncio.shield(self._cancel_children(claimed, children))
             await asyncio.shield(self._settle_stopped(claimed, progress, reason or SHUTDOWN, language, current_usage()))
             raise
         except (LeaseLost, NovelGone, LookupError) as exc:  # LookupError: apply found its novel deleted
             log.warning("task=%s abandoned: %s", claimed.id, exc)
+        except TaskStopped as exc:  # a batch stopped at a child that did not complete
+            if exc.code is None:
+                await self._settle_stopped(claimed, progress, USER_CANCEL, language, current_usage())
+            else:
+                await self._fail(claimed, progress, exc.code, exc.message, current_usage())
+        except QuotaExhausted as exc:
+            await self._wait_for_quota(claimed, progress, exc, language, current_usage())
         except ProviderError as exc:
             await self._fail(claimed, progress, exc.code, exc.message, current_usage())
         except InvalidModelOutput as exc:
@@ -334,6 +396,12 @@ class Supervisor:
             await self._fail(claimed, progress, "internal_error", "Internal error while generating", current_usage())
         finally:
             progress.close()
+
+    async def _cancel_children(self, claimed: Claimed, children: StoreChildren) -> None:
+        try:
+            await children.cancel_current()
+        except Exception:
+            log.warning("task=%s could not cancel its child", claimed.id, exc_info=True)
 
     async def _complete(
         self, claimed: Claimed, kind: TaskKind, params: Any, result: Any, ctx: GenerationContext, message: str
@@ -359,6 +427,31 @@ class Supervisor:
             progress.progress,
             message,
             error={"code": code, "message": message},
+            usage=usage,
+        )
+        self._published(event, claimed)
+
+    async def _wait_for_quota(
+        self, claimed: Claimed, progress: TaskProgress, exc: QuotaExhausted, language: str, usage: Any
+    ) -> None:
+        """Back to pending until the quota's end, slot freed, the provider's not-before recorded; or
+        failed ``provider_rate_limited`` once the task would wait past ``quota_max_wait_seconds`` in total."""
+        try:
+            await progress.flush()  # the text so far: the next attempt continues after it
+        except Exception:
+            log.warning("task=%s could not store its last text", claimed.id, exc_info=True)
+        resume_at = self.clock() + timedelta(seconds=exc.delay)
+        provider = None if self.provider.is_demo else self.provider.name
+        event = await self.store.quota_requeue(
+            claimed,
+            self.owner,
+            provider=provider,
+            resume_at=resume_at,
+            wait=exc.delay,
+            max_wait=self.settings.quota_max_wait_seconds,
+            message=quota_message(language, resume_at),
+            give_up={"code": exc.error.code, "message": f"{exc.error.message} (waited for the quota too long)"},
+            progress=progress.progress,
             usage=usage,
         )
         self._published(event, claimed)

@@ -34,6 +34,59 @@ class InvalidModelOutput(Exception):
     code = "invalid_model_output"
 
 
+class QuotaExhausted(Exception):
+    """A 429 that is the provider's quota, not a passing limit: its delay is longer than the
+    policy retries within a task, or it names a per-day quota. The task waits ``delay``
+    seconds off its slot (the supervisor requeues it) instead of retrying or failing."""
+
+    def __init__(self, error: ProviderError, delay: float) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.delay = delay
+
+
+class TaskStopped(Exception):
+    """A generator ends its task without a result: failed with ``code``, or cancelled when ``code`` is None."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ChildEnd:
+    """How a batch's child task ended (or stands): its status and what it stored."""
+
+    status: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+class ChildTasks(Protocol):
+    """A batch's way to its children (implemented by the engine; a generator knows no SQL)."""
+
+    #: The batch's own task id.
+    batch_id: str
+
+    async def find(self, scope: int) -> str | None:
+        """The id of the child this batch already made for ``scope`` (a chapter), newest first."""
+        ...
+
+    async def submit(self, task_type: str, scope: int, params: dict[str, Any]) -> str:
+        """Queue a child task like any submit (``params`` as stored); its id. Raises ``TaskStopped`` on a conflict."""
+        ...
+
+    async def wait(self, child_id: str) -> ChildEnd:
+        """Wait for the child's terminal status and return it."""
+        ...
+
+    async def read(self, child_id: str) -> ChildEnd:
+        """The child as it stands now."""
+        ...
+
+
 class ProgressReporter(Protocol):
     async def update(self, percent: int, message: str) -> None:
         """Set progress (never lower than before within an attempt) and the message."""
@@ -151,6 +204,27 @@ class RetryPolicy:
     base: float = 1.0
     cap: float = 30.0
     retry_after_cap: float = 60.0
+    #: How long a per-day quota's 429 that gives no delay waits before the task tries again.
+    per_day_wait: float = 3600.0
+
+    def quota_wait(self, error: ProviderError) -> float | None:
+        """Seconds a quota 429 makes the task wait off its slot; None when ``error`` is retried in the task.
+
+        A 429 is a quota when its delay is longer than ``retry_after_cap`` or it names a per-day quota.
+        """
+        if not error.rate_limited:
+            return None
+        if error.retry_after is not None and error.retry_after > self.retry_after_cap:
+            return error.retry_after
+        if error.quota == "per_day":
+            return error.retry_after if error.retry_after is not None else self.per_day_wait
+        return None
+
+    def check_quota(self, error: ProviderError) -> None:
+        """Raise ``QuotaExhausted`` when ``error`` is a quota 429."""
+        wait = self.quota_wait(error)
+        if wait is not None:
+            raise QuotaExhausted(error, wait) from error
 
     def delay(self, retry: int, error: ProviderError) -> float:
         if error.retry_after is not None:
@@ -173,6 +247,8 @@ class GenerationContext:
     #: For streaming kinds: text an interrupted earlier attempt of this task already
     #: streamed (its chunk events are out); the generator continues after it.
     resume_text: str = ""
+    #: For batch kinds (``TaskKind.batch``): the way to their children.
+    children: ChildTasks | None = None
 
     @property
     def language(self) -> str:
@@ -199,7 +275,8 @@ def _retry_message(ctx: GenerationContext, error: ProviderError, delay: float) -
 async def retry_transient(ctx: GenerationContext, call: Callable[[], Awaitable[R]], *, percent: int | None = None) -> R:
     """Run ``call``, retrying transient provider errors by ``ctx.retry``.
 
-    Fatal errors and the last transient one propagate as ``ProviderError``.
+    Fatal errors and the last transient one propagate as ``ProviderError``; a quota
+    429 (``RetryPolicy.quota_wait``) as ``QuotaExhausted``, at once.
     While waiting, the progress message says why and for how long.
     """
     retry = 0
@@ -207,6 +284,7 @@ async def retry_transient(ctx: GenerationContext, call: Callable[[], Awaitable[R
         try:
             return await call()
         except ProviderError as error:
+            ctx.retry.check_quota(error)
             if not error.transient or retry >= ctx.retry.max_retries:
                 raise
             retry += 1
@@ -297,6 +375,7 @@ async def stream_with_retries(
         except ProviderError as error:
             if len(text) > before:
                 retry = 0  # a cut after progress: the budget is for failures in a row
+            ctx.retry.check_quota(error)  # the text so far is out as chunks: the next attempt continues it
             if not error.transient or retry >= ctx.retry.max_retries:
                 raise
             retry += 1

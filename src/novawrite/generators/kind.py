@@ -35,9 +35,18 @@ class TaskKind:
     #: The chapters whose whole text the generator reads (``NovelView.texts``); a submit
     #: naming a chapter that is not the novel's is 404.
     reads_chapters: Callable[[Any], Sequence[int]] | None = None
+    #: Other chapters the params name (checked like ``reads_chapters`` at submit, not read whole).
+    names_chapters: Callable[[Any], Sequence[int]] | None = None
+    #: A batch runs child tasks and holds no generation slot while it waits for them
+    #: (``engine.queries.BATCH_TYPES`` names the batch types for the dispatcher's SQL).
+    batch: bool = False
 
     def texts_of(self, params: BaseModel) -> Sequence[int]:
         return self.reads_chapters(params) if self.reads_chapters is not None else ()
+
+    def chapters_named(self, params: BaseModel) -> Sequence[int]:
+        """Every chapter the params name: a submit naming one that is not the novel's is 404."""
+        return [*self.texts_of(params), *(self.names_chapters(params) if self.names_chapters is not None else ())]
 
     def scope(self, params: BaseModel) -> int:
         return int(cast(Any, params).chapter_id) if self.per_chapter else 0

@@ -60,6 +60,8 @@ class ProviderError(Exception):
     after ``retry_after`` seconds when the server said so; the others (bad key,
     unknown model, bad request) fail the task at once. ``code`` is the task error
     code the failure ends in: ``provider_rate_limited`` or ``provider_error``.
+    ``quota`` is ``"per_day"`` when a 429 names a per-day quota (Gemini's
+    ``google.rpc.QuotaFailure``), else None.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         rate_limited: bool = False,
+        quota: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -77,6 +80,7 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.status = status
         self.rate_limited = rate_limited
+        self.quota = quota
 
     @property
     def code(self) -> str:

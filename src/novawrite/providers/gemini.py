@@ -222,7 +222,18 @@ def _api_error(exc: genai_errors.APIError, model: str) -> ProviderError:
         for item in details:
             if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
                 retry_after = parse_duration(item.get("retryDelay"))
-    return error_for_status(status, detail, hints=HINTS, model=model, retry_after=retry_after)
+    quota = "per_day" if any(_names_per_day_quota(item) for item in details) else None
+    return error_for_status(status, detail, hints=HINTS, model=model, retry_after=retry_after, quota=quota)
+
+
+def _names_per_day_quota(detail: object) -> bool:
+    """A ``google.rpc.QuotaFailure`` detail with a violation whose ``quotaId`` is a per-day quota."""
+    if not isinstance(detail, dict) or not str(detail.get("@type", "")).endswith("google.rpc.QuotaFailure"):
+        return False
+    violations = detail.get("violations")
+    return isinstance(violations, list) and any(
+        isinstance(v, dict) and "PerDay" in str(v.get("quotaId", "")) for v in violations
+    )
 
 
 def _text_of(response: types.GenerateContentResponse) -> str:

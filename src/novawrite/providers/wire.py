@@ -56,7 +56,13 @@ def is_transient_status(status: int) -> bool:
 
 
 def error_for_status(
-    status: int, detail: str, *, hints: Hints, model: str | None, retry_after: float | None = None
+    status: int,
+    detail: str,
+    *,
+    hints: Hints,
+    model: str | None,
+    retry_after: float | None = None,
+    quota: str | None = None,
 ) -> ProviderError:
     """The ``ProviderError`` for an HTTP error status: 408/429/5xx transient, other 4xx fatal."""
     detail = detail.strip() or "no details"
@@ -68,6 +74,7 @@ def error_for_status(
             retry_after=retry_after,
             status=status,
             rate_limited=True,
+            quota=quota,
         )
     if is_transient_status(status):
         return ProviderError(

@@ -9,8 +9,10 @@ which knows no database) with the function that writes its result
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from novawrite.generators import (
+    batch,
     chapter,
     characters,
     foreshadowings,
@@ -30,6 +32,10 @@ from novawrite.services.apply.lists import (
 )
 from novawrite.services.apply.memory import apply_recaps
 from novawrite.services.apply.outline import apply_outline
+
+
+async def apply_nothing(session: Any, novel_id: int, params: Any, result: Any) -> None:
+    """A batch's result is the list of its children's chapters; each child applied its own."""
 
 
 def default_kinds(chapter_context_tokens: int = CONTEXT_BUDGET) -> dict[str, TaskKind]:
@@ -86,6 +92,15 @@ def default_kinds(chapter_context_tokens: int = CONTEXT_BUDGET) -> dict[str, Tas
             generate=recap_chapters.generate,
             apply=apply_recaps,
             reads_chapters=recap_chapters.chapters_read,
+        ),
+        TaskKind(
+            task_type=batch.TASK_TYPE,
+            params=batch.WriteChaptersParams,
+            result=batch.WriteChaptersResult,
+            generate=batch.generate,
+            apply=apply_nothing,  # its children applied their chapters
+            names_chapters=batch.chapters_named,
+            batch=True,
         ),
     ]
     return {kind.task_type: kind for kind in kinds}

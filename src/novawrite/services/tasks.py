@@ -55,7 +55,10 @@ def task_view(row: Any) -> dict[str, Any]:
         "usage": row.usage,
         "attempt": row.attempt,
         "retry_of": row.retry_of,
+        "parent_id": row.parent_id,
         "cancel_requested": row.cancel_requested,
+        # kept by a task cancelled while it waited: shown only while it is pending
+        "resume_at": row.resume_at if row.status == TaskStatus.PENDING else None,
         "created_at": row.created_at,
         "started_at": row.started_at,
         "finished_at": row.finished_at,
@@ -121,6 +124,7 @@ class Tasks:
             raise NotFound("Novel not found")
         if kind.per_chapter:
             self._check_chapter(checks, params)
+            await self._check_batches(nid, kind, chapter_id)
         self._check_unfinished(checks.unfinished)
         novel_id = nid
         stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
@@ -146,6 +150,24 @@ class Tasks:
                 "chapter_has_content",
                 'The chapter already has text; send "overwrite": true to replace it (the old text is kept as a revision)',
             )
+
+    async def _check_batches(self, novel_id: int, kind: TaskKind, chapter_id: int | None) -> None:
+        """A chapter an active batch of the novel will write is that batch's (409 with its id)."""
+        for batch in self.kinds.values():
+            if not batch.batch or batch.names_chapters is None:
+                continue
+            active = await self.store.active_batch(novel_id, batch.task_type)
+            if active is None:
+                continue
+            batch_id, stored, checkpoint = active
+            named = batch.names_chapters(batch.params.model_validate({**stored, "novel_id": novel_id}))
+            done = (checkpoint or {}).get("written", []) if (checkpoint or {}).get("batch") == batch_id else []
+            if chapter_id in named and chapter_id not in done:
+                raise Conflict(
+                    "task_conflict",
+                    f"A {batch.task_type} task of this novel will write this chapter",
+                    task_id=batch_id,
+                )
 
     async def _idempotent_repeat(self, user_id: int, key: str, digest: str) -> dict[str, Any] | None:
         row = await self.store.by_idempotency_key(user_id, key)
@@ -230,7 +252,9 @@ class Tasks:
             "usage": None,
             "attempt": attempt,
             "retry_of": retry_of,
+            "parent_id": None,
             "cancel_requested": False,
+            "resume_at": None,
             "created_at": now,
             "started_at": None,
             "finished_at": None,
@@ -281,13 +305,18 @@ class Tasks:
         limit: int,
         cursor: str | None,
         chapter_id: int | None = None,
+        parent_id: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         if task_type is not None and task_type not in self.kinds:
             raise ValidationFailed([{"field": "query.task_type", "message": f"Unknown task_type {task_type!r}"}])
         before = decode_cursor(cursor) if cursor is not None else None
         if any(i is not None and not 0 < i <= MAX_ID for i in (novel_id, chapter_id)):
             return [], None  # no such novel or chapter can exist
-        only = HistoryFilter(novel_id=novel_id, status=status, task_type=task_type, chapter_id=chapter_id)
+        if parent_id is not None and not _is_uuid(parent_id):
+            return [], None  # no such batch can exist
+        only = HistoryFilter(
+            novel_id=novel_id, status=status, task_type=task_type, chapter_id=chapter_id, parent_id=parent_id
+        )
         rows = await self.store.history(user_id, only, before=before, limit=limit + 1)
         items = [task_view(r) for r in rows[:limit]]
         next_cursor = encode_cursor(rows[limit - 1].pk) if len(rows) > limit else None

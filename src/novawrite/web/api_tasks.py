@@ -68,8 +68,9 @@ def _submit_handler(kind: TaskKind, route: str):  # type: ignore[no-untyped-def]
         key = call.request.headers.get(IDEMPOTENCY_HEADER)
         if key is not None and not 1 <= len(key) <= 200:
             raise ValidationFailed([{"field": "header.Idempotency-Key", "message": "Must be 1-200 characters"}])
-        if kind.reads_chapters is not None:  # chapters of another novel or user: 404
-            await call.services.novels.check_chapters(call.user.id, call.body.novel_id, kind.texts_of(call.body))
+        named = kind.chapters_named(call.body)
+        if named:  # chapters of another novel or user: 404
+            await call.services.novels.check_chapters(call.user.id, call.body.novel_id, named)
         submitted = await call.services.tasks.submit(call.user.id, kind, call.body, key, route=route)
         return task_response(submitted.task, 202 if submitted.created else 200)
 
@@ -134,7 +135,13 @@ async def get_task(call: Call) -> Response:
 async def task_history(call: Call) -> Response:
     q = call.query
     items, cursor = await call.services.tasks.history(
-        call.user.id, novel_id=q.novel_id, status=q.status, task_type=q.task_type, limit=q.limit, cursor=q.cursor
+        call.user.id,
+        novel_id=q.novel_id,
+        status=q.status,
+        task_type=q.task_type,
+        parent_id=q.parent_id,
+        limit=q.limit,
+        cursor=q.cursor,
     )
     return JSON({"items": items, "next_cursor": cursor})
 
@@ -156,6 +163,7 @@ async def novel_tasks(call: Call) -> Response:
         status=q.status,
         task_type=q.task_type,
         chapter_id=q.chapter_id,
+        parent_id=q.parent_id,
         limit=q.limit,
         cursor=q.cursor,
     )

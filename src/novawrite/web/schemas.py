@@ -184,6 +184,7 @@ TASK_TYPES = (
     "generate_foreshadowings",
     "write_chapter_content",
     "recap_chapters",
+    "write_chapters",
 )
 TaskTypeFilter = Annotated[str, Field(json_schema_extra={"enum": list(TASK_TYPES)})]
 
@@ -212,7 +213,9 @@ class TaskOut(BaseModel):
     usage: UsageOut | None
     attempt: int
     retry_of: str | None
+    parent_id: str | None
     cancel_requested: bool
+    resume_at: datetime | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -239,6 +242,8 @@ class TaskHistoryQuery(BaseModel):
     status: TaskStatusName | None = None
     task_type: TaskTypeFilter | None = None
     novel_id: Annotated[int, Field(ge=0)] | None = None
+    #: Only the children of one batch (write_chapters).
+    parent_id: str | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: str | None = None
 
@@ -250,6 +255,8 @@ class NovelTasksQuery(BaseModel):
     task_type: TaskTypeFilter | None = None
     #: Only the tasks of one chapter (write_chapter_content); not in API.md, an addition.
     chapter_id: Annotated[int, Field(ge=0)] | None = None
+    #: Only the children of one batch (write_chapters).
+    parent_id: str | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: str | None = None
 
