@@ -195,9 +195,9 @@ def place(stack: list[str]) -> str:
 def checkpoint_cost(database: Path, rounds: int) -> list[float]:
     """Milliseconds one checkpoint of a 1,000-page WAL takes on this database (the server stopped).
 
-    What SQLite's automatic checkpoint does inside the COMMIT that takes the WAL past
-    1,000 pages: on the inline ``sqlite3`` connection, that COMMIT holds the event loop
-    for as long. The pages are scattered rows of the seeded tables, as the
+    What SQLite's automatic checkpoint would do inside the COMMIT that takes the WAL
+    past 1,000 pages, holding the event loop on the inline ``sqlite3`` connection for as
+    long; NovaWrite turns it off and checkpoints from a thread (``WalCheckpointer``). The pages are scattered rows of the seeded tables, as the
     engine's writes are, and the connection is set up as the server's are.
     """
     conn = sqlite3.connect(database, isolation_level=None)
@@ -419,8 +419,8 @@ def measure(options: argparse.Namespace, databases: Databases, workdir: Path) ->
             "",
             f"One checkpoint of a 1,000-page WAL into this database (scattered pages, synchronous=NORMAL, "
             f"measured after the run, {len(ordered)} times): median {ordered[len(ordered) // 2]:.1f} ms, "
-            f"max {ordered[-1]:.1f} ms. SQLite runs it inside the COMMIT that takes the WAL past 1,000 pages; "
-            "on the inline sqlite3 connection (novawrite/db/raw.py, SqliteRaw.transaction) that COMMIT holds the loop.",
+            f"max {ordered[-1]:.1f} ms. SQLite would run it inside the COMMIT that takes the WAL past 1,000 "
+            "pages; NovaWrite turns that off and runs it in a thread of its own (WalCheckpointer, novawrite/db/raw.py).",
         ]
     refused = sum(load.load.refused.values())
     if refused or load.load.stream_errors:

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-import asyncpg
 import orjson
 
+from novawrite.db.listen import listen_forever
 from novawrite.db.models import TaskStatus, utcnow
 from novawrite.db.raw import asyncpg_dsn
 from novawrite.engine.events import EventKind
@@ -89,36 +88,18 @@ class PgListener:
             await asyncio.wait(tasks, timeout=5)
 
     async def _listen(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                conn = await asyncpg.connect(
-                    self._dsn, server_settings={"application_name": f"novawrite listener {os.getpid()}"}
-                )
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("event listener cannot connect (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
-                continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _, lost=lost: lost.set())
-            try:
-                await conn.add_listener(CHANNEL, self._on_notify)
-                delay = 0.5
-                self.ready.set()
-                # Whatever happened while we were not listening: wake the dispatcher,
-                # and let go of any cached task state.
-                self._wake()
-                self._store.forget(None)
-                if self._heard_at is not None:
-                    self._track(self._catch_up(self._heard_at - CATCH_UP_MARGIN), "listener catch-up")
-                self._heard_at = utcnow()
-                await lost.wait()
-                log.warning("event listener lost its connection; reconnecting")
-            finally:
-                self.ready.clear()
-                if not conn.is_closed():
-                    await conn.close(timeout=2)
+        await listen_forever(
+            self._dsn, CHANNEL, self._on_notify, what="listener", connected=self._connected, ready=self.ready
+        )
+
+    def _connected(self) -> None:
+        # Whatever happened while we were not listening: wake the dispatcher, let go of
+        # any cached task state, and (after a reconnect) catch every stream up.
+        self._wake()
+        self._store.forget(None)
+        if self._heard_at is not None:
+            self._track(self._catch_up(self._heard_at - CATCH_UP_MARGIN), "listener catch-up")
+        self._heard_at = utcnow()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self._heard_at = utcnow()

@@ -11,14 +11,10 @@ SQLite has one process and needs none of this.
 from __future__ import annotations
 
 import asyncio
-import logging
 
-import asyncpg
-
+from novawrite.db.listen import listen_forever
 from novawrite.db.raw import asyncpg_dsn
 from novawrite.services.users import CHANNEL, Users
-
-log = logging.getLogger("novawrite.auth")
 
 
 class AccountListener:
@@ -37,28 +33,12 @@ class AccountListener:
             await asyncio.wait([self._task], timeout=5)
 
     async def _listen(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                conn = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("account listener cannot connect (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
-                continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _, lost=lost: lost.set())
-            try:
-                await conn.add_listener(CHANNEL, self._on_notify)
-                delay = 0.5
-                self._users.forget(None)  # whatever changed while nobody listened
-                self.ready.set()
-                await lost.wait()
-                log.warning("account listener lost its connection; reconnecting")
-            finally:
-                self.ready.clear()
-                if not conn.is_closed():
-                    await conn.close(timeout=2)
+        await listen_forever(
+            self._dsn, CHANNEL, self._on_notify, what="account listener", connected=self._connected, ready=self.ready
+        )
+
+    def _connected(self) -> None:
+        self._users.forget(None)  # whatever changed while nobody listened
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         origin, _, user_id = payload.partition(" ")
