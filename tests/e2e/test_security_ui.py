@@ -218,9 +218,12 @@ def test_every_page_lives_with_the_content_security_policy(page: Page, api: Api)
     page.locator('[data-section="characters"]').get_by_role("button", name="Generate").click()
     expect(page.locator("#generate-dialog")).to_be_visible()
     page.keyboard.press("Escape")
+    page.get_by_role("button", name="Write chapters…").click()
+    expect(page.locator("#batch-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
     page.get_by_role("button", name="Account").click()
     expect(page.locator("#account-menu")).to_be_visible()
-    watch.assert_clean("novel page with its dialog and account menu")
+    watch.assert_clean("novel page with its dialogs and account menu")
 
     # Edit mode with an inline editor open, and the export links.
     page.get_by_role("button", name="Edit mode").click()

@@ -7,6 +7,10 @@ export const KINDS = {
   generate_timeline_events: { route: "/api/ai/generate-timeline-events", section: "timeline_events", countMax: 100, countDefault: 8 },
   generate_foreshadowings: { route: "/api/ai/generate-foreshadowings", section: "foreshadowings", countMax: 50, countDefault: 4 },
   write_chapter_content: { route: "/api/ai/write-chapter-content", section: "chapter" },
+  // Batches: followed by batch.js (write_chapters) and the outline's recap slot; a recap
+  // touches every section's view of the chapters, so it has no single section.
+  write_chapters: { route: "/api/ai/write-chapters", section: "chapter" },
+  recap_chapters: { route: "/api/ai/recap-chapters", section: null },
 };
 
 export const TASK_TYPES = Object.keys(KINDS);

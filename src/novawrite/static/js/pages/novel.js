@@ -12,6 +12,7 @@ import { initShell } from "../shell.js";
 import { TaskLookup, getTask, taskUpdate } from "../live.js";
 import { TaskCard } from "../taskcard.js";
 import { NovelEditing } from "../noveledit.js";
+import { BatchPanel } from "../batch.js";
 
 const novelId = document.body.dataset.novelId;
 const root = document.getElementById("novel-root");
@@ -29,6 +30,13 @@ const editing = new NovelEditing({
     if (next) novel = next;
     renderSection(section);
   },
+});
+
+const batch = new BatchPanel({
+  novelId,
+  novel: () => novel,
+  watch: (task) => live.watch(task),
+  changed: () => reloadNovel("chapter"),
 });
 
 // --- rendering --------------------------------------------------------------------
@@ -64,6 +72,7 @@ function renderHeader() {
   synopsis.hidden = !novel.synopsis;
   document.getElementById("novel-tasks-link").href = `/tasks?novel_id=${encodeURIComponent(novel.id)}`;
   recapAllButton.hidden = !written;
+  batch.render();
 }
 
 // --- recaps of the written chapters ---------------------------------------------------
@@ -259,6 +268,10 @@ function attach(task) {
   const id = String(task.id);
   mine.set(id, task.task_type);
   live.watch(task);
+  if (task.task_type === "write_chapters") {
+    batch.follow(task);
+    return;
+  }
   if (task.task_type === "write_chapter_content") {
     const chapterId = String(task.params?.chapter_id ?? "");
     if (chapterId) {
@@ -284,7 +297,7 @@ function attach(task) {
 
 function onTaskState(id, state, terminalEvent) {
   const taskType = mine.get(id);
-  if (!taskType) return;
+  if (!taskType || taskType === "write_chapters") return; // the batch card follows its own
   if (taskType === "write_chapter_content") {
     for (const [chapterId, task] of chapterTasks) {
       if (task.id !== id) continue;
@@ -331,6 +344,7 @@ async function learn(id, update) {
 }
 
 function onLive(update) {
+  batch.onLive(update);
   if (update.kind === "snapshot") {
     const activeIds = new Set();
     for (const task of update.tasks) {
@@ -564,5 +578,6 @@ if (novel) {
   } catch {
     /* the live snapshot will bring them */
   }
+  await batch.restore();
   live.start();
 }
