@@ -47,6 +47,8 @@ class Gate:
     chunks: list[str] = field(default_factory=list)
     fail_with: Exception | None = None
     provider_calls: int = 0
+    #: Save a checkpoint while the streamed text is being stored (as the chapter kind does).
+    checkpoint_while_flushing: bool = False
 
     def release(self, novel_id: int) -> None:
         self.releases.setdefault(novel_id, asyncio.Event()).set()
@@ -72,6 +74,8 @@ class Gate:
             await self._notify()
             for text in self.chunks:
                 await ctx.progress.chunk(text)
+            if self.checkpoint_while_flushing:
+                await asyncio.gather(ctx.progress.flush(), ctx.checkpoint_save({"written": len(self.chunks)}))
             if self.fail_with is not None:
                 await retry_transient(ctx, self._call_provider(ctx))
             event = self.releases.setdefault(novel_id, asyncio.Event())

@@ -151,6 +151,21 @@ async def test_partial_text_is_kept_on_cancel(eng: Api, gate: Gate) -> None:
     assert out == {"text": "第一段。第二段。", "complete": False}
 
 
+async def test_a_checkpoint_saved_while_text_is_stored_keeps_the_task(eng: Api, gate: Gate) -> None:
+    # The checkpoint's write is guarded by the task's seq, which a text write in flight moves
+    # on: unserialised, the checkpoint found "no such task" and the runner gave it up
+    # (LeaseLost), leaving it running until its lease expired (seen in the long-form churn).
+    gate.chunks = ["one. ", "two. "]
+    gate.checkpoint_while_flushing = True
+    h = await eng.register()
+    novel = await eng.novel(h)
+    task = await _submit(eng, h, novel["id"])
+    await gate.wait_started(1)
+    gate.release(novel["id"])
+    done = await wait_for_status(eng, h, task["id"], {"completed", "failed"}, timeout=10)
+    assert done["status"] == "completed" and done["result"]["text"] == "one. two. "
+
+
 async def test_shutdown_requeues_running_work(settings: Settings, gate: Gate) -> None:
     async for api in _api(settings, gate, max_concurrency=1):
         h = await api.register()

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from novawrite.engine.events import EventKind
 from novawrite.engine.store import Claimed, TaskStore
@@ -109,6 +110,12 @@ class TaskProgress:
             # Dropped only once stored: a failed write keeps the text for the next try.
             del self._pending[:count]
             self._pending_bytes = sum(len(p.encode()) for p in self._pending)
+
+    async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the generator's checkpoint. Under the write lock: the checkpoint is guarded
+        by the task's seq, and a text write in flight (a deferred flush) moves the seq on."""
+        async with self._lock:
+            await self._store.save_checkpoint(self._task, self._owner, checkpoint)
 
     async def _write(self, kind: EventKind, text: str | None) -> None:
         # with self._lock held

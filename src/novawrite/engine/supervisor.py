@@ -352,9 +352,6 @@ class Supervisor:
             novel = await load_novel_view(self.db, claimed.novel_id, chapter_id, texts=kind.texts_of(params))
             language = novel.language
 
-            async def save_checkpoint(data: dict[str, Any]) -> None:
-                await self.store.save_checkpoint(claimed, self.owner, data)
-
             ctx = GenerationContext(
                 novel=novel,
                 params=params,
@@ -362,7 +359,7 @@ class Supervisor:
                 provider=self.provider,
                 retry=self.retry,
                 checkpoint=claimed.checkpoint,
-                save_checkpoint=save_checkpoint,
+                save_checkpoint=progress.save_checkpoint,
                 resume_text=claimed.output if kind.streams_text else "",
                 children=children,
             )
