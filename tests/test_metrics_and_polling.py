@@ -13,6 +13,7 @@ from tests.waiting import until
 async def test_metrics_count_tasks_calls_events_and_subscribers(api: Api) -> None:
     h = await api.register()
     novel = await api.novel(h)
+    writes_before = sample((await api.client.get("/metrics")).text, "novawrite_db_write_transactions_total") or 0
     r = await api.client.post("/api/ai/generate-outline", json={"novel_id": novel["id"]}, headers=h)
     task = r.json()["id"]
     await wait_for_status(api, h, task, {"completed"})
@@ -31,6 +32,8 @@ async def test_metrics_count_tasks_calls_events_and_subscribers(api: Api) -> Non
     assert sample(text, "novawrite_events_published_total", kind="completed") == 1
     assert (sample(text, "novawrite_events_published_total", kind="progress") or 0) >= 1
     assert sample(text, "novawrite_bus_dropped_total") == 0
+    # at least the submit, the claim and the completion (events may share a transaction)
+    assert (sample(text, "novawrite_db_write_transactions_total") or 0) >= writes_before + 3
     assert sample(text, "process_resident_memory_bytes") is not None
 
 

@@ -173,7 +173,7 @@ def create_app(
         bus = EventBus(settings.stream_queue_size)
         metrics = Metrics()
         supervisor = Supervisor(settings, db, bus, MeteredProvider(model, metrics), kinds, retry=retry, metrics=metrics)
-        metrics.watch(bus, lambda: len(supervisor.runners))
+        metrics.watch(bus, lambda: len(supervisor.runners), lambda: db.write_transactions)
         tasks = Tasks(supervisor.store, supervisor, kinds, settings.max_unfinished_per_user)
         passwords = Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib, threads=settings.password_hash_threads

@@ -22,6 +22,7 @@ Metric names (all ``novawrite_`` except prometheus-client's process metrics):
 - ``stream_subscribers``: live SSE subscribers in this process
 - ``events_published_total{kind}``: events handed to this process's bus
 - ``bus_dropped_total``: subscribers dropped for falling behind
+- ``db_write_transactions_total``: write transactions this process committed
 """
 
 from __future__ import annotations
@@ -75,10 +76,11 @@ class Metrics:
         self._live = _LiveCollector()
         self.registry.register(self._live)
 
-    def watch(self, bus: EventBus, running: Callable[[], int]) -> None:
-        """Read the bus and the supervisor at scrape time."""
+    def watch(self, bus: EventBus, running: Callable[[], int], writes: Callable[[], int] = lambda: 0) -> None:
+        """Read the bus, the supervisor and the database's write count at scrape time."""
         self._live.bus = bus
         self._live.running = running
+        self._live.writes = writes
 
     def task_finished(self, kind: str, outcome: str, seconds: float) -> None:
         self.task_duration.labels(kind, outcome).observe(seconds)
@@ -95,6 +97,7 @@ class _LiveCollector:
     def __init__(self) -> None:
         self.bus: EventBus | None = None
         self.running: Callable[[], int] = lambda: 0
+        self.writes: Callable[[], int] = lambda: 0
         self.task_counts: list[tuple[str, str, int]] = []
 
     def describe(self) -> list[Metric]:
@@ -121,6 +124,9 @@ class _LiveCollector:
         yield published
         yield CounterMetricFamily(
             "novawrite_bus_dropped", "Subscribers dropped for falling behind", value=bus.dropped if bus else 0
+        )
+        yield CounterMetricFamily(
+            "novawrite_db_write_transactions", "Write transactions this process committed", value=self.writes()
         )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -33,8 +33,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # The largest id a BIGINT can hold; anything beyond cannot exist.
 MAX_ID = 2**63 - 1
-
-R = TypeVar("R")
 
 
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
@@ -74,7 +72,8 @@ class Database:
 
     - ``read()`` / ``write()``: a Core connection, for a read / in a write transaction.
     - ``read_session()`` / ``session()``: an ORM session, for a read / in a write transaction.
-    - ``session_then_raw(orm, raw)``: one write transaction holding an ORM session's changes and then raw SQL.
+    - ``session_then_raw(orm, raw)``: one write transaction holding an ORM session's changes and then raw SQL
+      (or nothing, when the session touched nothing).
 
     ``writer`` and ``reader`` are SQLAlchemy's engines, there to be measured (tests, benchmarks), not written through.
     """
@@ -90,6 +89,8 @@ class Database:
             self.reader = self.writer
         self.raw: RawDatabase = raw_database(url, pool_size)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        #: Write transactions this process committed, on either path (``/metrics``, benchmarks).
+        self.write_transactions = 0
         #: SQLite: runs the WAL checkpoints off the event loop (None on PostgreSQL).
         self.checkpointer: WalCheckpointer | None = None
         if isinstance(self.raw, SqliteRaw):
@@ -113,6 +114,7 @@ class Database:
         """A write transaction on the raw driver (``single_statement``: see ``PgRaw.transaction``)."""
         async with self._exclusive(), self.raw.transaction(single_statement) as tx:
             yield tx
+        self.write_transactions += 1
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -148,31 +150,30 @@ class Database:
         self._wrote()
 
     async def session_then_raw(
-        self, orm: Callable[[AsyncSession], Awaitable[None]], raw: Callable[[Tx], Awaitable[R]]
-    ) -> R:
-        """``orm``'s changes and then ``raw``'s statements, in one write transaction.
+        self, orm: Callable[[AsyncSession], Awaitable[None]], raw: Callable[[Tx], Awaitable[None]]
+    ) -> bool:
+        """``orm``'s changes and then ``raw``'s statements, in one write transaction; True then.
 
         ``orm`` gets a session whose transaction begins on first use. When it touched
-        nothing, ``raw`` runs on the raw driver alone (as one statement on PostgreSQL);
-        else on the session's connection, before the commit.
+        nothing, ``raw`` is not run and the answer is False: the caller writes on its own.
         """
         async with self._exclusive():
             session = AsyncSession(bind=self.writer, expire_on_commit=False, autoflush=True)
             try:
                 await orm(session)
                 await session.flush()
-                if session.in_transaction():
-                    result = await raw(SqlaTx(await session.connection()))
-                    await session.commit()
-                    self._wrote()
-                    return result
-                async with self.raw.transaction(single_statement=True) as tx:
-                    return await raw(tx)
+                if not session.in_transaction():
+                    return False
+                await raw(SqlaTx(await session.connection()))
+                await session.commit()
+                self._wrote()
+                return True
             finally:
                 await session.close()
 
     def _wrote(self) -> None:
-        """A SQLAlchemy write transaction committed (the raw writer counts its own)."""
+        """A SQLAlchemy write transaction committed (the raw writer counts its own checkpoints)."""
+        self.write_transactions += 1
         if self.checkpointer is not None:
             self.checkpointer.wrote()
 

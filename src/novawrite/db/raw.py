@@ -74,6 +74,10 @@ class Tx(Protocol):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Run one statement for each row of arguments (PostgreSQL: one round trip, atomic); all rows returned."""
+        ...
+
 
 def json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
@@ -125,6 +129,10 @@ class SqliteTx:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn.executemany(_qmark(sql), [_sqlite_args(r) for r in rows])
+
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        statement = _qmark(sql)
+        return [row for args in rows for row in self._conn.execute(statement, _sqlite_args(args)).fetchall()]
 
 
 def sqlite_pragmas(cursor: Any, busy_ms: int) -> None:
@@ -308,6 +316,10 @@ class PgTx:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self._conn.executemany(sql, rows)
 
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        records: list[Any] = await self._conn.fetchmany(sql, rows)
+        return records
+
 
 async def _reset(conn: asyncpg.Connection) -> None:
     # Only this module's statements run on these connections: no LISTEN, no
@@ -388,6 +400,9 @@ class SqlaTx:
         statement = _qmark(sql) if self.dialect == "sqlite" else sql
         convert = _sqlite_args if self.dialect == "sqlite" else tuple
         await self._conn.exec_driver_sql(statement, [convert(r) for r in rows])
+
+    async def fetchmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        return [row for args in rows for row in await self.fetch(sql, *args)]
 
 
 class _Row:

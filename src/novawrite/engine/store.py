@@ -8,6 +8,14 @@ after that commit (write-ahead), so anything a client has seen can be replayed.
 Every write that stores an event publishes it itself (``_publish``, the one door
 to the bus), so no caller keeps that rule.
 
+Group commit: the writes of one task with its event (``_append``: a submit, a
+progress or chunk event, a completion that applied nothing, a failure) queue up,
+and one drain commits what has queued since its last commit together: on SQLite in
+one transaction, on PostgreSQL each run of the same statement as one pipelined,
+atomic ``fetchmany``. A task has one write in flight at a time, so its events keep
+their order; a group that a database refuses (a unique index on a submit) is
+written again one by one, so each write gets its own answer.
+
 A process changes a running task only while it holds the lease: every such write
 is guarded by ``owner = me AND status = 'running' AND seq = known``, and a write
 that matches no row means the task was taken from us (``LeaseLost``).
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +41,8 @@ from novawrite.engine import queries as q
 from novawrite.engine.bus import EventBus
 from novawrite.engine.events import EventKind, TaskEvent, event_data
 from novawrite.engine.notify import CHANNEL, notification
+
+log = logging.getLogger(__name__)
 
 STARTED_MESSAGE = "Started"
 CANCELLED_BEFORE_START = "Cancelled before it started"
@@ -67,6 +78,35 @@ class SubmitChecks:
     unfinished: int  # the user's pending and running tasks
     chapter_found: bool  # False too when no chapter was asked about
     chapter_has_text: bool
+
+
+@dataclass(slots=True)
+class _Write:
+    """A write of one task with its event, waiting for the next group commit (``TaskStore._append``)."""
+
+    sql: str  # an INSERT, or an owner-guarded UPDATE whose first argument is the task's pk
+    args: tuple[Any, ...]
+    event: TaskEvent
+    now: datetime
+    done: asyncio.Future[bool]  # whether it matched a row (an INSERT always does, or raises)
+
+    @property
+    def pk(self) -> int | None:
+        """The task an UPDATE names (None: an INSERT, whose pk the database chooses)."""
+        return None if self.sql.lstrip().startswith("INSERT") else int(self.args[0])
+
+
+def _runs(group: Sequence[_Write]) -> list[list[_Write]]:
+    """The group in order, cut where the statement changes or a task comes a second time."""
+    runs: list[list[_Write]] = []
+    seen: set[int | None] = set()
+    for write in group:
+        if not runs or runs[-1][0].sql != write.sql or (write.pk is not None and write.pk in seen):
+            runs.append([])
+            seen = set()
+        runs[-1].append(write)
+        seen.add(write.pk)
+    return runs
 
 
 class _Held(NamedTuple):
@@ -105,6 +145,8 @@ class TaskStore:
         self.lease_seconds = lease_seconds
         #: Who writes through this store (the supervisor's owner id); listeners skip their own.
         self.origin = origin
+        self._queued: list[_Write] = []  # waiting for the next group commit
+        self._drainer: asyncio.Task[None] | None = None
 
     # --- publishing --------------------------------------------------------------------
 
@@ -200,13 +242,89 @@ class TaskStore:
         await tx.execute(q.ADD_EVENT, row[0], event.seq, event.kind, event.data, now)
         return True
 
-    async def _append(self, write: str, args: Sequence[Any], event: TaskEvent, now: datetime) -> bool:
-        """One write of a task with its event, committed, then published; False when the write matched no row."""
+    def _append(self, write: str, args: Sequence[Any], event: TaskEvent, now: datetime) -> asyncio.Future[bool]:
+        """One write of a task with its event, committed with whatever else has queued, then published.
+
+        The future says whether the write matched a row; it is the drain's, so a caller
+        cancelled while it waits does not stop the write (``record`` learns its outcome).
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append(_Write(write, tuple(args), event, now, done))
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(), name="group commit")
+        return done
+
+    async def drained(self) -> None:
+        """Wait until every queued write is committed (shutdown)."""
+        while (drainer := self._drainer) is not None:
+            await asyncio.wait({drainer})
+
+    async def _drain(self) -> None:
+        group: list[_Write] = []
+        try:
+            while self._queued:
+                group, self._queued = self._queued, []
+                await self._commit_group(group)
+        except BaseException:  # cancelled (the loop is closing): no writer waits for ever
+            for write in [*group, *self._queued]:
+                write.done.cancel()
+            self._queued = []
+            raise
+        finally:
+            self._drainer = None
+
+    async def _commit_group(self, group: list[_Write]) -> None:
+        try:
+            if len(group) > 1:
+                if self.db.is_sqlite:
+                    async with self.db.raw_write() as tx:
+                        matched = [await self._write_with_event(tx, w.sql, w.args, w.event, w.now) for w in group]
+                    self._settle(group, matched)
+                else:
+                    for run in _runs(group):
+                        await self._commit_run_pg(run)
+        except Exception:  # the database refused one of them: each on its own, so only that one fails
+            log.debug("a group commit of %d writes failed; writing them one by one", len(group), exc_info=True)
+        for write in group:
+            if not write.done.done():
+                await self._commit_one(write)
+
+    async def _commit_run_pg(self, run: list[_Write]) -> None:
+        """PostgreSQL: one statement's writes of several tasks, pipelined in one implicit transaction."""
+        first = run[0]
+        sql = q.with_event_pg(first.sql, len(first.args))
+        rows = [
+            (
+                *w.args,
+                w.event.seq,
+                w.event.kind,
+                w.event.data,
+                w.now,
+                CHANNEL,
+                notification(self.origin, w.event.task_id, w.event.seq),
+            )
+            for w in run
+        ]
         async with self.db.raw_write(single_statement=True) as tx:
-            if not await self._write_with_event(tx, write, args, event, now):
-                return False
-        self._publish(event)
-        return True
+            written = {r[0] for r in await tx.fetchmany(sql, rows)}
+        self._settle(run, [w.pk is None or w.pk in written for w in run])
+
+    async def _commit_one(self, write: _Write) -> None:
+        try:
+            async with self.db.raw_write(single_statement=True) as tx:
+                matched = await self._write_with_event(tx, write.sql, write.args, write.event, write.now)
+        except Exception as exc:
+            if not write.done.done():  # a writer cancelled while it waited has let its future go
+                write.done.set_exception(exc)
+            return
+        self._settle([write], [matched])
+
+    def _settle(self, writes: Sequence[_Write], matched: Sequence[bool]) -> None:
+        """After their commit: publish the events of the writes that matched, in order, and answer each writer."""
+        self._publish(*(w.event for w, hit in zip(writes, matched, strict=True) if hit))
+        for write, hit in zip(writes, matched, strict=True):
+            if not write.done.done():
+                write.done.set_result(hit)
 
     # --- submit ------------------------------------------------------------------------------
 
@@ -439,20 +557,17 @@ class TaskStore:
         now = utcnow()
         lease = now + timedelta(seconds=self.lease_seconds)
         args = (task.pk, owner, task.seq, seq, progress, message, now, lease, text or "", json_text(usage))
-        if self.db.is_sqlite:  # the driver writes inline: no cancel lands between commit and return
-            stored = await self._append(q.RECORD, args, event, now)
-        else:
-            # A cancel (a user's, a batch's, a shutdown) landing during the round trip may come
-            # after the server committed: let the write end and learn its seq, or the runner's
-            # last write (guarded by the seq) would find no task and leave it running.
-            write = asyncio.ensure_future(self._append(q.RECORD, args, event, now))
-            try:
-                stored = await asyncio.shield(write)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    if await write:
-                        task.seq = seq
-                raise
+        # A cancel (a user's, a batch's, a shutdown) landing while the write waits for its group
+        # does not stop it: let it end and learn its seq, or the runner's last write (guarded
+        # by the seq) would find no task and leave it running.
+        write = self._append(q.RECORD, args, event, now)
+        try:
+            stored = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                if await write:
+                    task.seq = seq
+            raise
         if not stored:
             raise LeaseLost(task.id)
         task.seq = seq
@@ -487,9 +602,11 @@ class TaskStore:
             if not await self._write_with_event(tx, q.COMPLETE, args, event, now):
                 raise LeaseLost(task.id)
 
-        await self.db.session_then_raw(apply, mark_completed)
+        if await self.db.session_then_raw(apply, mark_completed):
+            self._publish(event)
+        elif not await self._append(q.COMPLETE, args, event, now):  # nothing applied: it joins a group commit
+            raise LeaseLost(task.id)
         task.seq = seq
-        self._publish(event)
         return event
 
     async def finish(

@@ -140,6 +140,7 @@ class Supervisor:
             _, stuck = await asyncio.wait(pending, timeout=self.settings.shutdown_grace_seconds)
             for task in stuck:
                 log.warning("still running at shutdown: %s", task.get_name())
+        await self.store.drained()
         if self.listener is not None:
             await self.listener.stop()
 

@@ -11,12 +11,16 @@ for longer than ``cache_seconds`` (default 30 s), which bounds a lost notificati
 active user costs one small query per process per that interval.
 
 A read that began before a change and ends after the change's notification must not
-store what it read: each read takes a token, ``forget`` takes it away, and a read
-whose token is gone does not store (as the polling cache does).
+store what it read: ``forget`` drops the read in flight, and a read that is no longer
+the user's read in flight does not store (as the polling cache does). Requests that
+miss the copy while a read is in flight wait for that read instead of starting their
+own: under steady load (many polls of one user at once), reads that overwrote one
+another would never store anything, and every request would cost a query.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -66,7 +70,7 @@ class Users:
         #: Who sends this process's notifications (its listener skips them).
         self.origin = uuid.uuid4().hex
         self._accounts: dict[int, Account] = {}
-        self._reads: dict[int, object] = {}
+        self._reads: dict[int, asyncio.Future[Account | None]] = {}  # one read in flight per user
 
     # --- accounts ------------------------------------------------------------------------
 
@@ -137,12 +141,18 @@ class Users:
     # --- who may call --------------------------------------------------------------------
 
     async def account(self, user_id: int, *, fresh: bool = False) -> Account | None:
-        """The user's token state, from this process's copy while it is recent."""
+        """The user's token state, from this process's copy while it is recent (``fresh``: read it now)."""
         account = self._accounts.get(user_id)
         if account is not None and not fresh and time.monotonic() - account.loaded_at < self._cache_seconds:
             return account
-        token = object()
-        self._reads[user_id] = token
+        reading = self._reads.get(user_id)
+        if reading is None or fresh:
+            reading = asyncio.ensure_future(self._load(user_id))
+            self._reads[user_id] = reading
+            reading.add_done_callback(lambda done: self._store(user_id, done))
+        return await asyncio.shield(reading)
+
+    async def _load(self, user_id: int) -> Account | None:
         loaded_at = time.monotonic()
         now = datetime.fromtimestamp(self._clock(), UTC)
         async with self._db.read() as conn:
@@ -153,15 +163,18 @@ class Users:
                 )
             ).scalars()
             jtis = frozenset(revoked)
-        if row is None:
-            return None
-        account = Account(user_id, row.username, row.token_generation, jtis, loaded_at)
-        if self._reads.get(user_id) is token:
-            del self._reads[user_id]
+        return None if row is None else Account(user_id, row.username, row.token_generation, jtis, loaded_at)
+
+    def _store(self, user_id: int, done: asyncio.Future[Account | None]) -> None:
+        """Keep what a read found, unless a change (``forget``) or a fresher read came meanwhile."""
+        if self._reads.get(user_id) is not done:
+            return
+        del self._reads[user_id]
+        account = None if done.cancelled() or done.exception() is not None else done.result()
+        if account is not None:
             if len(self._accounts) >= MAX_CACHED:
                 self._accounts.clear()
             self._accounts[user_id] = account
-        return account
 
     async def username(self, user_id: int) -> str | None:
         account = await self.account(user_id)

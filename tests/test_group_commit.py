@@ -1,0 +1,132 @@
+"""Group commit: writes of several tasks that arrive together share one transaction, each
+is published after it, and one the database refuses (or whose lease is gone) fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select, text
+
+from novawrite.db.engine import Database
+from novawrite.db.models import TaskEvent, utcnow
+from novawrite.db.raw import IntegrityError
+from novawrite.engine.bus import EventBus
+from novawrite.engine.events import EventKind
+from novawrite.engine.store import Claimed, LeaseLost, TaskStore
+from novawrite.settings import Settings
+from tests.conftest import make_api
+
+OWNER = "group-commit-test"
+
+
+@dataclass
+class Kit:
+    db: Database
+    bus: EventBus
+    store: TaskStore
+    user_id: int
+    novel_ids: list[int]
+
+
+@pytest.fixture
+async def kit(settings: Settings) -> AsyncIterator[Kit]:
+    """A user with three novels (made through the app, which is then shut down) and a store of our own."""
+    async for api in make_api(settings):
+        h = await api.register()
+        novel_ids = [int((await api.novel(h, title=f"Novel {n}"))["id"]) for n in range(3)]
+    db = Database(settings.database_url)
+    async with db.read() as conn:
+        user_id = int((await conn.execute(text("SELECT id FROM users WHERE username = 'alice'"))).scalar_one())
+    bus = EventBus(100)
+    try:
+        yield Kit(db, bus, TaskStore(db, bus, origin=OWNER), user_id, novel_ids)
+    finally:
+        await db.dispose()
+
+
+async def _insert(kit: Kit, novel_id: int, key: str | None = None) -> str:
+    task_id = str(uuid.uuid4())
+    await kit.store.insert_task(
+        task_id=task_id,
+        user_id=kit.user_id,
+        novel_id=novel_id,
+        task_type="generate_outline",
+        scope=0,
+        message="Queued",
+        params={},
+        attempt=1,
+        retry_of=None,
+        idempotency_key=key,
+        request_hash=None,
+        now=utcnow(),
+    )
+    return task_id
+
+
+async def _stored_events(kit: Kit) -> int:
+    async with kit.db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(TaskEvent))).scalar_one())
+
+
+async def test_submits_that_arrive_together_are_one_transaction(kit: Kit) -> None:
+    before = kit.db.write_transactions
+    ids = await asyncio.gather(*(_insert(kit, n) for n in kit.novel_ids))
+    assert kit.db.write_transactions == before + 1
+    assert len(set(ids)) == 3 and await _stored_events(kit) == 3
+    assert kit.bus.published_by_kind == {EventKind.STATUS: 3}
+    assert all(kit.bus.last_seq(i) == 1 for i in ids)
+
+
+async def test_a_write_the_database_refuses_fails_alone(kit: Kit) -> None:
+    first, second, third = kit.novel_ids
+    results = await asyncio.gather(
+        _insert(kit, first, key="same"), _insert(kit, second, key="same"), _insert(kit, third), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], IntegrityError), results
+    written = [r for r in results if isinstance(r, str)]
+    assert len(written) == 2 and await _stored_events(kit) == 2
+    assert kit.bus.published_by_kind == {EventKind.STATUS: 2}
+
+
+async def test_progress_of_several_tasks_is_one_transaction_and_a_lost_lease_fails_alone(kit: Kit) -> None:
+    for n in kit.novel_ids:
+        await _insert(kit, n)
+    async with kit.db.raw_read() as tx:
+        pks = [r[0] for r in await tx.fetch("SELECT pk FROM tasks ORDER BY pk")]
+    claimed = await kit.store.claim_many(pks, OWNER, 30.0)
+    assert len(claimed) == 3
+    lost: Claimed = claimed[2]
+    lost.seq += 5  # as if another process had moved the task on: this write is no longer ours
+
+    before = kit.db.write_transactions
+    results = await asyncio.gather(
+        *(kit.store.record(c, OWNER, EventKind.PROGRESS, 10, "Writing", text="Once") for c in claimed),
+        return_exceptions=True,
+    )
+    assert kit.db.write_transactions == before + 1
+    assert isinstance(results[2], LeaseLost) and not isinstance(results[0], BaseException)
+    assert [c.seq for c in claimed[:2]] == [3, 3]
+    for c in claimed[:2]:
+        row = await kit.store.row(c.id)
+        assert row is not None and row.output == "Once" and row.seq == 3
+    assert kit.bus.published_by_kind[EventKind.PROGRESS] == 2
+
+
+async def test_a_writer_cancelled_while_its_group_commits_still_learns_its_seq(kit: Kit) -> None:
+    await _insert(kit, kit.novel_ids[0])
+    async with kit.db.raw_read() as tx:
+        pk = (await tx.fetchrow("SELECT pk FROM tasks"))[0]
+    (task,) = await kit.store.claim_many([pk], OWNER, 30.0)
+    writer = asyncio.ensure_future(kit.store.record(task, OWNER, EventKind.CHUNK, 5, "Writing", text="Once"))
+    await asyncio.sleep(0)  # one turn: the write is queued, its drain not yet run
+    writer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert task.seq == 3  # the write went through, and the runner knows it
+    row = await kit.store.row(task.id)
+    assert row is not None and row.seq == 3 and row.output == "Once"
