@@ -395,6 +395,12 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, metavar="DIR", help="profile NovaWrite's trials with pyinstrument into DIR"
     )
+    parser.add_argument(
+        "--processes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        metavar="1,2,4",
+        help="instead: NovaWrite alone on PostgreSQL, with this many worker processes in turn (bench/cluster.py)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 200 tasks, one round")
     args = parser.parse_args(argv)
     if args.quick:
@@ -404,6 +410,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    if args.processes:
+        return _cluster(args)
     # saq warns at every worker stop that its idle upkeep loops had to be cancelled.
     logging.getLogger("saq").setLevel(logging.ERROR)
     # Warm-up: the first trial of each system in the process pays for imports and first-use caches.
@@ -423,6 +431,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(header(title, ["saq", "psycopg", "redis"], [f"Redis {run(_redis_version())}"], settings_line(args)))
     print()
     print(markdown(trials, args))
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from bench import cluster
+
+    concurrency = args.concurrency[0]
+    report = cluster.measure(args.processes, concurrency, args.tasks, args.users, args.rounds)
+    extra = {
+        "Trials": f"{args.tasks:,} no-op tasks each on a fresh PostgreSQL database, {args.rounds} round(s) of every "
+        f"process count interleaved; each worker process runs its own supervisor (max_concurrency = "
+        f"{concurrency}) and submits its users' tasks (novels over {args.users} users) through `Tasks.submit`",
+        "Clock": "from the barrier that starts all workers to the last completion any worker hears on its bus "
+        "(events of tasks another process ran arrive by NOTIFY)",
+    }
+    print(header("Engine throughput across processes: one PostgreSQL, N worker processes", [], [], extra))
+    print()
+    print(report)
     return 0
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from novawrite.db.models import ACTIVE_SQL
+from novawrite.db.models import ACTIVE_SQL, TaskStatus
 from novawrite.db.raw import asyncpg_dsn
-from novawrite.engine.notify import Notification, notification, parse_notification
+from novawrite.engine.events import EventKind, TaskEvent, event_data
+from novawrite.engine.notify import Notification, event_notification, notification, parse_notification
 from novawrite.services.task_views import TaskBody
 from novawrite.web.api_tasks import _poll_headers
 
@@ -16,8 +17,33 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "alembic" / "versions"
 def test_a_notification_reads_back_as_it_was_written() -> None:
     task = "0f8fad5b-d9cb-469f-a165-70867728950e"
     assert parse_notification(notification("host:1:ab", task, 7)) == Notification("host:1:ab", task, 7)
-    assert notification("host:1:ab", None, 0) == "host:1:ab * 0"  # any task may have changed
-    assert parse_notification("host:1:ab * 0") == Notification("host:1:ab", None, 0)
+    assert parse_notification(notification("host:1:ab", task, 1, 42, pending=True)) == Notification(
+        "host:1:ab", task, 1, 42, True
+    )
+    assert notification("host:1:ab", None, 0) == "host:1:ab * 0 0 0"  # any task may have changed
+    assert parse_notification("host:1:ab * 0 0 0") == Notification("host:1:ab", None, 0)
+    assert parse_notification("host:1:ab * 0") == Notification("host:1:ab", None, 0)  # an older process's
+
+
+def test_an_event_notification_says_whose_task_and_whether_it_is_pending_now() -> None:
+    task = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    submitted = TaskEvent.of(task, 42, 1, EventKind.STATUS, event_data(task, 1, TaskStatus.PENDING, 0, "Queued"))
+    claimed = TaskEvent.of(task, 42, 2, EventKind.STATUS, event_data(task, 2, TaskStatus.RUNNING, 0, "Started"))
+    chunk = TaskEvent.of(task, 42, 3, EventKind.CHUNK, event_data(task, 3, TaskStatus.RUNNING, 5, "", text="pending"))
+    for event, pending in ((submitted, True), (claimed, False), (chunk, False)):
+        heard = parse_notification(event_notification("o", event))
+        assert heard[:5] == ("o", task, event.seq, 42, pending)
+        assert heard.event() == event  # carried whole: relaying it reads nothing
+
+
+def test_an_event_too_long_for_a_notification_is_named_but_not_carried() -> None:
+    task = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    text = "长" * 3_000  # 9,000 bytes of UTF-8: past PostgreSQL's 8,000-byte payload
+    chunk = TaskEvent.of(task, 42, 9, EventKind.CHUNK, event_data(task, 9, TaskStatus.RUNNING, 5, "", text=text))
+    payload = event_notification("o", chunk)
+    assert len(payload.encode()) < 8_000
+    heard = parse_notification(payload)
+    assert heard == Notification("o", task, 9, 42, False) and heard.event() is None
 
 
 def test_the_asyncpg_dsn_keeps_everything_but_the_driver() -> None:

@@ -151,6 +151,10 @@ class EventBus:
         """The users with a live per-user subscriber in this process."""
         return list(self._by_user)
 
+    def watches(self, task_id: str, user_id: int | None) -> bool:
+        """Whether a live subscriber here would receive an event of this task (of this user's)."""
+        return task_id in self._by_task or (user_id is not None and user_id in self._by_user)
+
     def last_seq(self, task_id: str) -> int | None:
         """The highest seq of the task published here (None: none, or it ended over a minute ago)."""
         return self._last_seq.get(task_id)

@@ -17,9 +17,19 @@ for a task it never heard of, the events stored since the listener last heard
 anything (minus ``CATCH_UP_MARGIN`` for the writers' clocks). The listener's
 connection is named ``novawrite listener <pid>`` (``application_name``).
 
-The payload is ``"origin task_id seq"`` (``notification``/``parse_notification``,
-the only two places that know it): seq 0 says a task changed without an event,
-and task ``*`` that any task may have.
+A process relays only what one of its subscribers would receive (the task's or
+its user's stream, ``EventBus.watches``): for any other event it only lets go of the
+task's cached state. Without that, every process read every event of the cluster
+back from the database, and two processes ran fewer tasks per second than one. A
+stream opened later replays from the database, so skipping leaves no gap.
+
+The payload is ``"origin task_id seq user_id pending kind data"`` (``notification``/
+``parse_notification``, the only two places that know it): seq 0 says a task changed
+without an event, and task ``*`` that any task may have; ``pending`` (1 or 0) says the
+event made the task pending (a submit, a task given back), which wakes the dispatcher.
+``kind`` and ``data`` carry the event itself when it fits in PostgreSQL's payload
+limit (8,000 bytes; ``WHOLE_EVENT_BYTES``), so relaying it reads nothing; a larger one
+(a long chunk) is read back from the database.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import orjson
 from novawrite.db.listen import listen_forever
 from novawrite.db.models import TaskStatus, utcnow
 from novawrite.db.raw import asyncpg_dsn
-from novawrite.engine.events import EventKind
+from novawrite.engine.events import EventKind, TaskEvent
 
 if TYPE_CHECKING:
     from novawrite.engine.store import TaskStore
@@ -49,21 +59,54 @@ ANY_TASK = "*"
 CATCH_UP_MARGIN = timedelta(seconds=5)
 
 
+#: An event whose SSE frame is shorter than this travels whole in its notification (the
+#: frame holds the data; the rest of the payload is well under 500 bytes).
+WHOLE_EVENT_BYTES = 7_000
+
+
 class Notification(NamedTuple):
     origin: str  # the store (process) that committed it
     task_id: str | None  # None: any task may have changed
     seq: int  # 0: changed without an event
+    user_id: int | None = None  # whose task (None: not said)
+    pending: bool = False  # the event made the task pending
+    kind: str | None = None  # the event itself, when it fits
+    data: str | None = None
+
+    def event(self) -> TaskEvent | None:
+        """The event, when the notification carried it whole."""
+        if self.task_id is None or self.user_id is None or self.kind is None or self.data is None:
+            return None
+        return TaskEvent.of(self.task_id, self.user_id, self.seq, self.kind, self.data)
 
 
-def notification(origin: str, task_id: str | None, seq: int) -> str:
-    """The NOTIFY payload for a committed event (``seq``) or a change without one (0)."""
-    return f"{origin} {task_id or ANY_TASK} {seq}"
+def notification(
+    origin: str,
+    task_id: str | None,
+    seq: int,
+    user_id: int | None = None,
+    pending: bool = False,
+    whole: tuple[str, str] | None = None,
+) -> str:
+    """The NOTIFY payload for a committed event (``seq``; ``whole``: its kind and data) or a change without one (0)."""
+    head = f"{origin} {task_id or ANY_TASK} {seq} {user_id or 0} {int(pending)}"
+    return head if whole is None else f"{head} {whole[0]} {whole[1]}"
+
+
+def event_notification(origin: str, event: TaskEvent) -> str:
+    """The NOTIFY payload for a committed event, carrying it whole when it fits."""
+    pending = event.kind == EventKind.STATUS and orjson.loads(event.data)["status"] == TaskStatus.PENDING
+    whole = (event.kind, event.data) if len(event.wire) < WHOLE_EVENT_BYTES else None
+    return notification(origin, event.task_id, event.seq, event.user_id, pending, whole)
 
 
 def parse_notification(payload: str) -> Notification:
-    origin, _, rest = payload.partition(" ")
-    task_id, _, seq = rest.partition(" ")
-    return Notification(origin, None if task_id == ANY_TASK else task_id, int(seq))
+    parts = payload.split(" ", 6)
+    origin, task_id, seq, user_id, pending = (parts + ["0", "0"])[:5]
+    kind, data = (parts[5], parts[6]) if len(parts) == 7 else (None, None)
+    return Notification(
+        origin, None if task_id == ANY_TASK else task_id, int(seq), int(user_id) or None, pending == "1", kind, data
+    )
 
 
 class PgListener:
@@ -109,10 +152,15 @@ class PgListener:
         if heard.seq == 0 or heard.task_id is None:
             self._store.forget(heard.task_id)
             return
-        if heard.seq == 1:
-            self._wake()  # a task submitted to another process
+        if heard.pending:
+            self._wake()  # submitted to another process, or given back (SIGTERM, sweep, quota): claim it now
         task_id, seq = heard.task_id, heard.seq
-        self._track(self._relay(task_id, seq), f"fetch {task_id}:{seq}")
+        if self._store.bus.watches(task_id, heard.user_id):
+            event = heard.event()
+            if event is None or not self._store.relay_now(event):
+                self._track(self._relay(task_id, seq), f"fetch {task_id}:{seq}")
+        else:
+            self._store.forget(task_id)  # nobody here streams it; its cached views are stale now
 
     def _track(self, work: Coroutine[None, None, None], name: str) -> None:
         fetch = asyncio.create_task(work, name=name)
@@ -133,13 +181,6 @@ class PgListener:
 
     async def _relay(self, task_id: str, seq: int) -> None:
         try:
-            event = await self._store.relay(task_id, seq)
+            await self._store.relay(task_id, seq)
         except Exception:
             log.warning("could not read event %s:%s", task_id, seq, exc_info=True)
-            return
-        if (
-            event is not None
-            and event.kind == EventKind.STATUS
-            and orjson.loads(event.data)["status"] == TaskStatus.PENDING
-        ):
-            self._wake()  # a task another process gave back (SIGTERM) or requeued (sweep): claim it now

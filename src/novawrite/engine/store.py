@@ -40,7 +40,7 @@ from novawrite.db.raw import SqlaTx, Tx, json_text, json_value, time_value
 from novawrite.engine import queries as q
 from novawrite.engine.bus import EventBus
 from novawrite.engine.events import EventKind, TaskEvent, event_data
-from novawrite.engine.notify import CHANNEL, notification
+from novawrite.engine.notify import CHANNEL, event_notification, notification
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,17 @@ class TaskStore:
             async with self.db.raw_write(single_statement=True) as tx:
                 await tx.execute(q.NOTIFY, CHANNEL, notification(self.origin, task_id, 0))
 
+    def relay_now(self, event: TaskEvent) -> bool:
+        """Publish an event another process committed and sent whole in its notification, when it
+        comes right after the last one published here (or none was); False: ``relay`` must read."""
+        last = self.bus.last_seq(event.task_id)
+        if last is not None and last >= event.seq:
+            return True
+        if last is not None and last != event.seq - 1:
+            return False
+        self._publish(event)
+        return True
+
     async def relay(self, task_id: str, seq: int) -> TaskEvent | None:
         """Publish an event another process committed (its notification named it); return it.
 
@@ -219,11 +230,11 @@ class TaskStore:
             pk, event = events[0]
             await tx.execute(q.ADD_EVENT, pk, event.seq, event.kind, event.data, now)
             if tx.dialect == "postgresql":
-                await tx.execute(q.NOTIFY, CHANNEL, notification(self.origin, event.task_id, event.seq))
+                await tx.execute(q.NOTIFY, CHANNEL, event_notification(self.origin, event))
         elif events:
             await tx.executemany(q.ADD_EVENT, [(pk, e.seq, e.kind, e.data, now) for pk, e in events])
             if tx.dialect == "postgresql":
-                payloads = [notification(self.origin, e.task_id, e.seq) for _, e in events]
+                payloads = [event_notification(self.origin, e) for _, e in events]
                 await tx.execute(q.NOTIFY_MANY, CHANNEL, payloads)
 
     async def _write_with_event(self, tx: Tx, write: str, args: Sequence[Any], event: TaskEvent, now: datetime) -> bool:
@@ -233,7 +244,7 @@ class TaskStore:
         one statement, so a caller holding just this can skip BEGIN and COMMIT.
         """
         if tx.dialect == "postgresql":
-            payload = notification(self.origin, event.task_id, event.seq)
+            payload = event_notification(self.origin, event)
             sql = q.with_event_pg(write, len(args))
             return await tx.fetchrow(sql, *args, event.seq, event.kind, event.data, now, CHANNEL, payload) is not None
         row = await tx.fetchrow(write, *args)
@@ -301,7 +312,7 @@ class TaskStore:
                 w.event.data,
                 w.now,
                 CHANNEL,
-                notification(self.origin, w.event.task_id, w.event.seq),
+                event_notification(self.origin, w.event),
             )
             for w in run
         ]
