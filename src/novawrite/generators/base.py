@@ -17,9 +17,9 @@ import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from novawrite.providers.base import Completion, Prompt, Provider, ProviderError, Usage
 from novawrite.providers.requests import NovelRequest
@@ -95,6 +95,23 @@ class ProgressReporter(Protocol):
     async def chunk(self, text: str) -> None:
         """Add generated text; pieces are coalesced before they become events."""
         ...
+
+
+# --- Parameters shared by kinds -------------------------------------------------------
+
+
+def _distinct(value: list[int]) -> list[int]:
+    if len(set(value)) != len(value):
+        raise ValueError("chapter ids must be distinct")
+    return value
+
+
+#: The chapters a batch kind works through: 1 to 200 ids, none twice.
+ChapterIds = Annotated[
+    list[int],
+    Field(min_length=1, max_length=200, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
+]
 
 
 # --- The novel as a generator sees it -------------------------------------------------

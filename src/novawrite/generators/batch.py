@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from novawrite.generators.base import ChapterView, ChildEnd, GenerationContext, TaskStopped
+from novawrite.generators.base import ChapterIds, ChapterView, ChildEnd, GenerationContext, TaskStopped
 from novawrite.generators.chapter_context import ordered_chapters
 from novawrite.generators.prompts import pick
 from novawrite.providers.base import Usage
@@ -35,19 +35,12 @@ class WriteChaptersParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     novel_id: int
-    chapter_ids: list[int] = Field(min_length=1, max_length=200, json_schema_extra={"uniqueItems": True})
+    chapter_ids: ChapterIds
     target_words: int = Field(default=2000, ge=100, le=20000)
     overwrite: bool = False
     instructions: str = Field(default="", max_length=4000)
     #: A budget for the whole batch, in tokens (prompt and output): no chapter starts once it is reached.
     max_tokens: int | None = Field(default=None, ge=1, le=2**63 - 1)
-
-    @field_validator("chapter_ids")
-    @classmethod
-    def _distinct(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value):
-            raise ValueError("chapter ids must be distinct")
-        return value
 
 
 class WriteChaptersResult(BaseModel):

@@ -16,9 +16,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from novawrite.generators.base import ChapterView, GenerationContext, InvalidModelOutput
+from novawrite.generators.base import ChapterIds, ChapterView, GenerationContext, InvalidModelOutput
 from novawrite.generators.chapter_context import ordered_chapters
 from novawrite.generators.prompts import pick
 from novawrite.generators.recap import ChapterRecap, recap_chapter
@@ -28,14 +28,7 @@ class RecapChaptersParams(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
     novel_id: int
-    chapter_ids: list[int] = Field(min_length=1, max_length=200, json_schema_extra={"uniqueItems": True})
-
-    @field_validator("chapter_ids")
-    @classmethod
-    def _distinct(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value):
-            raise ValueError("chapter ids must be distinct")
-        return value
+    chapter_ids: ChapterIds
 
 
 class ChapterRecapItem(ChapterRecap):

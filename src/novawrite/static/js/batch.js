@@ -6,7 +6,7 @@
 // unknown task speaks while the batch runs, so nothing is missed across reloads.
 
 import { api } from "./api.js";
-import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTerminal } from "./dom.js";
+import { h, replace, toast, showFormError, markInvalid, errorMessage, intOrUndefined, isTerminal } from "./dom.js";
 import { t, statusLabel } from "./i18n.js";
 import { KINDS } from "./kinds.js";
 import { getTask, taskUpdate } from "./live.js";
@@ -102,19 +102,7 @@ export class BatchPanel {
       if (FIELDS.includes(field) && !messages.has(field)) messages.set(field, detail.message);
     }
     for (const field of FIELDS) {
-      const note = document.getElementById(`batch-${field}-error`);
-      const message = messages.get(field);
-      note.hidden = !message;
-      note.textContent = message ?? "";
-      for (const input of this.inputsOf(field)) {
-        if (message) {
-          input.setAttribute("aria-invalid", "true");
-          input.setAttribute("aria-describedby", note.id);
-        } else {
-          input.removeAttribute("aria-invalid");
-          input.removeAttribute("aria-describedby");
-        }
-      }
+      markInvalid(document.getElementById(`batch-${field}-error`), this.inputsOf(field), messages.get(field));
     }
     return FIELDS.filter((field) => messages.has(field));
   }

@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the pages: element building, toasts, a confirm
-// dialog, progress bars and form errors.
+// dialog, progress bars, status badges, paragraphs and form errors.
 
-import { t } from "./i18n.js";
+import { t, statusLabel } from "./i18n.js";
 
 /** h("a", {href: "/", class: "x"}, "text", child) -> element. Strings become text nodes. */
 export function h(tag, attrs = {}, ...children) {
@@ -30,6 +30,15 @@ export function replace(el, ...children) {
   el.replaceChildren();
   append(el, children);
   return el;
+}
+
+/** A text as paragraphs: one <p> per non-blank line. */
+export function paragraphs(text) {
+  return String(text || "")
+    .split(/\n+/)
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => h("p", {}, line));
 }
 
 // --- toasts -------------------------------------------------------------------------
@@ -62,6 +71,14 @@ export function confirmDialog({ title, body, ok }) {
   });
 }
 
+// --- status ---------------------------------------------------------------------
+
+/** Show a task's status on its badge. */
+export function setStatusBadge(badge, status) {
+  badge.className = `badge badge-${status}`;
+  badge.textContent = statusLabel(status);
+}
+
 // --- progress -----------------------------------------------------------------------
 
 export function progressBar(label) {
@@ -90,6 +107,21 @@ export function showFormError(el, error) {
   }
   el.hidden = false;
   el.textContent = errorMessage(error);
+}
+
+/** Show `message` in a field's error note and mark its inputs invalid; no message clears both. */
+export function markInvalid(note, inputs, message) {
+  note.hidden = !message;
+  note.textContent = message ?? "";
+  for (const input of inputs) {
+    if (message) {
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", note.id);
+    } else {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    }
+  }
 }
 
 /** A readable message for an ApiError (or any error). */

@@ -3,18 +3,10 @@
 // (diff.js: word by word in English, character by character in Chinese).
 
 import { api } from "./api.js";
-import { h, replace, toast, errorMessage } from "./dom.js";
+import { h, replace, toast, errorMessage, paragraphs } from "./dom.js";
 import { t, formatDate, wordsLabel } from "./i18n.js";
 import { diffText } from "./diff.js";
 import { countWords } from "./wordcount.js";
-
-function paragraphs(text) {
-  return String(text || "")
-    .split(/\n+/)
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => h("p", {}, line));
-}
 
 export class DiffDialog {
   constructor(language) {

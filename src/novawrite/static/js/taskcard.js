@@ -3,8 +3,8 @@
 // Cancel, or Retry and Dismiss once it failed or was cancelled.
 
 import { api } from "./api.js";
-import { h, progressBar, setProgress, toast, errorMessage, isTerminal } from "./dom.js";
-import { t, kindLabel, statusLabel } from "./i18n.js";
+import { h, progressBar, setProgress, setStatusBadge, toast, errorMessage, isTerminal } from "./dom.js";
+import { t, kindLabel } from "./i18n.js";
 
 export class TaskCard {
   /** onRetry(newTask) is called with the task a retry created; onDismiss() after Dismiss. */
@@ -49,8 +49,7 @@ export class TaskCard {
     if (status) {
       this.status = status;
       this.el.dataset.status = status;
-      this.badge.className = `badge badge-${status}`;
-      this.badge.textContent = statusLabel(status);
+      setStatusBadge(this.badge, status);
     }
     if (progress !== undefined && progress !== null) {
       this.progress = progress;

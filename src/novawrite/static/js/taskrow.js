@@ -1,7 +1,7 @@
 // One row of a task list: kind, novel, status, progress, message, when.
 
-import { h, progressBar, setProgress, isTerminal } from "./dom.js";
-import { t, kindLabel, statusLabel, formatDate } from "./i18n.js";
+import { h, progressBar, setProgress, setStatusBadge, isTerminal } from "./dom.js";
+import { t, kindLabel, formatDate } from "./i18n.js";
 
 export class TaskRow {
   constructor(task, novelTitle) {
@@ -31,8 +31,7 @@ export class TaskRow {
     if (status) {
       this.status = status;
       this.el.dataset.status = status;
-      this.badge.className = `badge badge-${status}`;
-      this.badge.textContent = statusLabel(status);
+      setStatusBadge(this.badge, status);
     }
     if (progress !== undefined && progress !== null) {
       setProgress(this.bar, progress, this.status);

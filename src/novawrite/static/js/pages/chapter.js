@@ -5,7 +5,7 @@
 // unsaved text of the chapter's last task when it failed or was cancelled.
 
 import { api } from "../api.js";
-import { h, replace, toast, confirmDialog, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
+import { h, replace, toast, confirmDialog, showFormError, errorMessage, intOrUndefined, isTerminal, paragraphs } from "../dom.js";
 import { t, formatDate, wordsLabel } from "../i18n.js";
 import { KINDS } from "../kinds.js";
 import { initShell } from "../shell.js";
@@ -36,14 +36,6 @@ let diffDialog = null;
 let recap = null;
 let live = null;
 let current = null; // {card, follower, finished} of the task writing this chapter
-
-function paragraphs(text) {
-  return String(text || "")
-    .split(/\n+/)
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => h("p", {}, line));
-}
 
 function renderChapter() {
   const all = novel.volumes.flatMap((v) => v.chapters.map((c) => ({ ...c, volume: v })));

@@ -5,7 +5,7 @@
 // volumes, chapters and list items in place.
 
 import { api } from "../api.js";
-import { h, replace, toast, showFormError, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
+import { h, replace, toast, showFormError, markInvalid, paragraphs, errorMessage, intOrUndefined, isTerminal } from "../dom.js";
 import { t, kindLabel, wordsLabel } from "../i18n.js";
 import { KINDS } from "../kinds.js";
 import { initShell } from "../shell.js";
@@ -40,14 +40,6 @@ const batch = new BatchPanel({
 });
 
 // --- rendering --------------------------------------------------------------------
-
-function paragraphs(text) {
-  return String(text || "")
-    .split(/\n+/)
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => h("p", {}, line));
-}
 
 function emptyState(key) {
   return h("p", { class: "empty-inline muted" }, t(key));
@@ -503,18 +495,7 @@ function changedFields() {
 function showFieldErrors(details) {
   const messages = new Map(details.map((detail) => [String(detail.field), detail.message]));
   for (const name of EDITABLE) {
-    const input = editInput(name);
-    const note = document.getElementById(`edit-${name}-error`);
-    const message = messages.get(name);
-    note.hidden = !message;
-    note.textContent = message ?? "";
-    if (message) {
-      input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", note.id);
-    } else {
-      input.removeAttribute("aria-invalid");
-      input.removeAttribute("aria-describedby");
-    }
+    markInvalid(document.getElementById(`edit-${name}-error`), [editInput(name)], messages.get(name));
   }
   return EDITABLE.filter((name) => messages.has(name));
 }

@@ -2,7 +2,7 @@
 // usage; Cancel and Retry.
 
 import { api, readEventStream } from "../api.js";
-import { h, replace, toast, setProgress, errorMessage, isTerminal } from "../dom.js";
+import { h, replace, toast, setProgress, setStatusBadge, errorMessage, isTerminal } from "../dom.js";
 import { t, locale, kindLabel, statusLabel, formatDate, formatTime, formatNumber } from "../i18n.js";
 import { initShell } from "../shell.js";
 import { getTask, taskUpdate } from "../live.js";
@@ -55,9 +55,7 @@ function renderState({ status, progress, message }) {
   if (isTerminal(status)) shownTerminal = true;
   if (status) {
     task.status = status;
-    const badge = document.getElementById("task-status");
-    badge.className = `badge badge-${status}`;
-    badge.textContent = statusLabel(status);
+    setStatusBadge(document.getElementById("task-status"), status);
     document.body.dataset.taskStatus = status;
   }
   if (progress !== undefined && progress !== null) {
