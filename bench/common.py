@@ -470,10 +470,21 @@ def novawrite_env(database_url: str, **settings: object) -> dict[str, str]:
 class Server:
     """One uvicorn process serving ``app`` (an import string), pinned to the server core."""
 
-    def __init__(self, name: str, app: str, env: dict[str, str], workdir: Path, *, factory: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        app: str,
+        env: dict[str, str],
+        workdir: Path,
+        *,
+        factory: bool = False,
+        core: int | None = SERVER_CORE,
+    ) -> None:
         self.name = name
         self.app = app
         self.env = env
+        #: The core it runs on (None: any core, even when this process is pinned to the load core).
+        self.core = core
         self.log = workdir / f"{name}.log"
         self.factory = factory
         self.port = free_port()
@@ -503,7 +514,7 @@ class Server:
         ]
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_on_core(SERVER_CORE)
+                argv, env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=self._placement()
             )
         deadline = time.monotonic() + deadline_s
         with httpx.Client(timeout=2.0) as client:
@@ -518,6 +529,16 @@ class Server:
                 time.sleep(0.05)  # the port is not open yet: nothing to wait on but time
         self.stop()
         raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text(errors='replace')[-4000:]}")
+
+    def _placement(self) -> Any:
+        if self.core is not None:
+            return _on_core(self.core)
+
+        def anywhere() -> None:
+            if two_cores():
+                os.sched_setaffinity(0, AVAILABLE_CORES)
+
+        return anywhere
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -51,6 +51,7 @@ import sys
 import time
 from array import array
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 
 from bench.common import (
+    SERVER_CORE,
     CoreMeter,
     CoreShare,
     Databases,
@@ -294,7 +296,7 @@ class CaseResult:
             f"{percentile(list(self.tally.lags_ms.values()), 0.99):.1f}",
             f"{1e6 * self.share.server_seconds / max(1, len(latencies)):.0f}",
             f"{100 * self.share.server:.0f}%",
-            f"{100 * self.share.others:.0f}%",
+            "-" if self.share.others != self.share.others else f"{100 * self.share.others:.0f}%",  # nan: not told
             f"{100 * self.client_cpu:.0f}%",
             verdict(met),
         ]
@@ -323,30 +325,77 @@ async def wait_status(api: httpx.AsyncClient, token: str, task_id: str, status: 
             await asyncio.sleep(0.05)  # polling the API: nothing to await but time
 
 
+class Cluster:
+    """The server processes of one case: one, pinned to the server core, or several on one PostgreSQL
+    database, placed by the kernel (clients go to them in turn; events cross by NOTIFY)."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+
+    def rss_kb(self) -> int:
+        return sum(s.rss_kb() for s in self.servers)
+
+    def subscribers(self) -> float | None:
+        counts = [metric(s.url, "novawrite_stream_subscribers") for s in self.servers]
+        return None if None in counts else sum(c for c in counts if c is not None)
+
+    def meter(self) -> Any:
+        if len(self.servers) == 1:
+            return CoreMeter(self.servers[0])
+        return _CpuMeter(self.servers)
+
+    def shares(self, clients: int) -> list[int]:
+        """How many of ``clients`` each server gets (in turn)."""
+        n = len(self.servers)
+        return [clients // n + (1 if i < clients % n else 0) for i in range(n)]
+
+
+class _CpuMeter:
+    """Several servers' CPU, as shares of one core (summed); what others took is not told apart."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+        self._start = (time.monotonic(), sum(s.cpu_seconds() for s in servers))
+
+    def read(self) -> CoreShare:
+        wall0, cpu0 = self._start
+        used = sum(s.cpu_seconds() for s in self.servers) - cpu0
+        return CoreShare(used / (time.monotonic() - wall0), float("nan"), used)
+
+
 async def run_case(
-    stream: str, clients: int, server: Server, users: dict[str, tuple[str, int]], options: argparse.Namespace
+    stream: str, clients: int, cluster: Cluster, users: dict[str, tuple[str, list[int]]], options: argparse.Namespace
 ) -> CaseResult:
-    (token_a, novel_a), (token_b, novel_b) = users["a"], users["b"]
+    (token_a, novels_a), (token_b, novels_b) = users["a"], users["b"]
     ticks = round(options.rate * options.seconds)
     tally = Tally()
-    address = ("127.0.0.1", server.port)
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as api:
-        holder = await submit_ticker(api, token_b, novel_b, 0, options.rate)
-        await wait_status(api, token_b, holder, "running")
-        ticker = await submit_ticker(api, token_a, novel_a, ticks, options.rate)
+    servers = cluster.servers
+    async with httpx.AsyncClient(base_url=servers[0].url, timeout=30) as api:
+        # One holder per process keeps every slot busy (max_concurrency=1 each) while the clients connect.
+        holders = [await submit_ticker(api, token_b, novels_b[n], 0, options.rate) for n in range(len(servers))]
+        for holder in holders:
+            await wait_status(api, token_b, holder, "running")
+        ticker = await submit_ticker(api, token_a, novels_a[0], ticks, options.rate)
         request = stream_request(STREAMS[stream].format(task_id=ticker), token_a)
         warm = min(options.warm, clients - 1)
         opened: list[StreamClient] = []
         try:
-            await open_clients(opened, warm, request, address, tally, options.connect_concurrency)
-            before = server.rss_kb()
+            for server, count in zip(servers, cluster.shares(warm), strict=True):
+                await open_clients(
+                    opened, count, request, ("127.0.0.1", server.port), tally, options.connect_concurrency
+                )
+            before = cluster.rss_kb()
             print(f"  {stream} stream: opening {clients:,} clients...", file=sys.stderr)
-            await open_clients(opened, clients - warm, request, address, tally, options.connect_concurrency)
-            after = server.rss_kb()
-            subscribers = metric(server.url, "novawrite_stream_subscribers")
-            meter, client_cpu, started = CoreMeter(server), time.process_time(), time.monotonic()
-            r = await api.post(f"/api/tasks/{holder}/cancel", headers={"Authorization": f"Bearer {token_b}"})
-            r.raise_for_status()
+            for server, count in zip(servers, cluster.shares(clients - warm), strict=True):
+                await open_clients(
+                    opened, count, request, ("127.0.0.1", server.port), tally, options.connect_concurrency
+                )
+            after = cluster.rss_kb()
+            subscribers = cluster.subscribers()
+            meter, client_cpu, started = cluster.meter(), time.process_time(), time.monotonic()
+            for holder in holders:
+                r = await api.post(f"/api/tasks/{holder}/cancel", headers={"Authorization": f"Bearer {token_b}"})
+                r.raise_for_status()
             try:
                 # A saturated server takes far longer than the ticks do; past this, report what arrived.
                 async with asyncio.timeout(60 + 10 * options.seconds):
@@ -372,13 +421,26 @@ async def run_case(
 
 def case(stream: str, clients: int, options: argparse.Namespace, databases: Databases, workdir: Path) -> CaseResult:
     url = databases.create(f"fanout-{stream}-{clients}")
-    users = {name: seed(url, f"bench-{name}") for name in ("a", "b")}
+    processes = options.processes
+    users = {name: seed(url, f"bench-{name}", novels=processes) for name in ("a", "b")}
     # Every client is the same user: the per-user stream limit (20 by default) is lifted for the benchmark.
-    env = novawrite_env(url, max_concurrency=1, stream_max_seconds=3600, max_streams_per_user=clients + 10)
-    server = Server(f"novawrite-{stream}-{clients}", "bench.fanout:ticker_app", env, workdir, factory=True)
-    with server.start():
-        logged_in = {name: (login(server.url, s.username), s.novel_ids[0]) for name, s in users.items()}
-        return run_in_loop(run_case(stream, clients, server, logged_in, options))
+    env = novawrite_env(
+        url,
+        max_concurrency=1,
+        max_running_per_user=processes + 1,
+        stream_max_seconds=3600,
+        max_streams_per_user=clients + 10,
+    )
+    core = SERVER_CORE if processes == 1 else None
+    servers = [
+        Server(f"novawrite-{stream}-{clients}-{n}", "bench.fanout:ticker_app", env, workdir, factory=True, core=core)
+        for n in range(processes)
+    ]
+    with ExitStack() as running:
+        for server in servers:
+            running.enter_context(server.start())
+        logged_in = {name: (login(servers[0].url, s.username), s.novel_ids) for name, s in users.items()}
+        return run_in_loop(run_case(stream, clients, Cluster(servers), logged_in, options))
 
 
 def run_in_loop(coroutine: Any) -> Any:
@@ -404,7 +466,16 @@ def main() -> None:
     args.add_argument("--seconds", type=float, default=10.0, help="how long the task publishes")
     args.add_argument("--warm", type=int, default=10, help="clients open before the memory baseline is read")
     args.add_argument("--connect-concurrency", type=int, default=100, help="clients connecting at once")
+    args.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on one PostgreSQL database, the clients spread over them (more than 1 needs "
+        "--database postgresql+asyncpg://...; they run on any core)",
+    )
     options = args.parse_args()
+    if options.processes > 1 and options.database == "sqlite":
+        sys.exit("--processes above 1 needs --database postgresql+asyncpg://... (SQLite has one writer process)")
     if options.quick:
         options.seconds = min(options.seconds, 3.0)
         if options.clients == counts(FULL_CLIENTS):
@@ -438,6 +509,12 @@ def main() -> None:
         "streams open before the baseline)",
         "Clients": "raw sockets on one uvloop event loop, pinned to the load core; CPU columns are shares of one core",
     }
+    if options.processes > 1:
+        extra["Processes"] = (
+            f"{options.processes} server processes on one PostgreSQL database, on any core (not pinned), the clients "
+            "spread over them in turn; the ticker runs in one of them and its events reach the others by NOTIFY; "
+            "memory, subscribers and server CPU are the processes' sums"
+        )
     headers = [
         "stream",
         "clients",
