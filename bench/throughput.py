@@ -26,7 +26,7 @@ shows this process's CPU time per task: NovaWrite's Python path is the bottlenec
 on these machines, and CPU time is less noisy than wall time when other work
 shares the cores.
 
-``scripts/bench throughput [--tasks 2000] [--concurrency 5 50] [--rounds 3] [--producers 1] [--users 10]
+``scripts/bench throughput [--tasks 2000] [--concurrency 5 50] [--rounds 3] [--producers 1 4] [--users 10]
 [--systems novawrite saq] [--profile DIR] [--quick]``
 """
 
@@ -112,10 +112,13 @@ class Config:
     system: str  # "NovaWrite" or "saq"
     store: str  # sqlite, postgres, redis
     concurrency: int
+    producers: int = 1
 
     @property
     def label(self) -> str:
-        return f"{self.system} on {STORE_NAMES[self.store]}, concurrency {self.concurrency}"
+        return (
+            f"{self.system} on {STORE_NAMES[self.store]}, concurrency {self.concurrency}, {self.producers} producer(s)"
+        )
 
 
 STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "redis": "Redis"}
@@ -270,14 +273,14 @@ async def _forget_redis_queue(queue: Any) -> None:
 
 def run_trial(config: Config, args: argparse.Namespace, profile_dir: Path | None) -> Trial:
     if config.store == "redis":
-        return run(saq_trial(REDIS_URL, config, args.tasks, args.producers))
+        return run(saq_trial(REDIS_URL, config, args.tasks, config.producers))
     with fresh_database(config.store, migrated=config.system == "NovaWrite") as url:
         if config.system == "saq":
-            return run(saq_trial(libpq_url(url), config, args.tasks, args.producers))
+            return run(saq_trial(libpq_url(url), config, args.tasks, config.producers))
         if profile_dir is None:
-            return run(novawrite_trial(url, config, args.tasks, args.users, args.producers))
+            return run(novawrite_trial(url, config, args.tasks, args.users, config.producers))
         return _profiled(
-            lambda: run(novawrite_trial(url, config, args.tasks, args.users, args.producers)), config, profile_dir
+            lambda: run(novawrite_trial(url, config, args.tasks, args.users, config.producers)), config, profile_dir
         )
 
 
@@ -297,14 +300,19 @@ def _profiled(trial: Any, config: Config, folder: Path) -> Trial:
 # --- report ------------------------------------------------------------------------------
 
 
-def configs(concurrencies: Sequence[int], systems: Sequence[str]) -> list[Config]:
+def configs(concurrencies: Sequence[int], producers: Sequence[int], systems: Sequence[str]) -> list[Config]:
     out = []
-    for concurrency in concurrencies:
-        if "novawrite" in systems:
-            out += [Config("NovaWrite", backend, concurrency) for backend in BACKENDS]
-        if "saq" in systems:
-            out += [Config("saq", store, concurrency) for store in SAQ_STORES]
+    for count in producers:
+        for concurrency in concurrencies:
+            if "novawrite" in systems:
+                out += [Config("NovaWrite", backend, concurrency, count) for backend in BACKENDS]
+            if "saq" in systems:
+                out += [Config("saq", store, concurrency, count) for store in SAQ_STORES]
     return out
+
+
+#: The goal for NovaWrite on each store: its rate over saq's on that store (issue 16).
+GOALS = {"sqlite": ("redis", 1.0), "postgres": ("postgres", 1.5)}
 
 
 async def _redis_version() -> str:
@@ -326,6 +334,7 @@ def markdown(trials: list[Trial], args: argparse.Namespace) -> str:
         (
             config.system,
             STORE_NAMES[config.store],
+            config.producers,
             config.concurrency,
             round(rate[config]),
             " ".join(f"{t.per_second:,.0f}" for t in ts),
@@ -336,19 +345,33 @@ def markdown(trials: list[Trial], args: argparse.Namespace) -> str:
         for config, ts in by_config.items()
     ]
     ratios = []
-    for concurrency in args.concurrency:
-        for backend in BACKENDS:
-            ours = rate.get(Config("NovaWrite", backend, concurrency))
-            theirs = [rate.get(Config("saq", store, concurrency)) for store in SAQ_STORES]
-            if ours is not None and None not in theirs:
-                cells = [f"{ours / other:.2f}" for other in theirs if other is not None]
-                ratios.append((concurrency, STORE_NAMES[backend], *cells, verdict(all(ours >= o for o in theirs if o))))
+    for count in args.producers:
+        for concurrency in args.concurrency:
+            for backend in BACKENDS:
+                ours = rate.get(Config("NovaWrite", backend, concurrency, count))
+                theirs = [rate.get(Config("saq", store, concurrency, count)) for store in SAQ_STORES]
+                if ours is not None and None not in theirs:
+                    cells = [f"{ours / other:.2f}" for other in theirs if other is not None]
+                    store, factor = GOALS[backend]
+                    goal = rate[Config("saq", store, concurrency, count)]
+                    met = verdict(ours >= factor * goal)
+                    ratios.append(
+                        (
+                            count,
+                            concurrency,
+                            STORE_NAMES[backend],
+                            *cells,
+                            f">= {factor:g}x saq on {STORE_NAMES[store]}",
+                            met,
+                        )
+                    )
     return "\n\n".join(
         [
             table(
                 [
                     "system",
                     "store",
+                    "producers",
                     "concurrency",
                     "tasks/s (median)",
                     "each round",
@@ -358,14 +381,18 @@ def markdown(trials: list[Trial], args: argparse.Namespace) -> str:
                 ],
                 rows,
             ),
-            table(["concurrency", "NovaWrite on", "÷ saq on Redis", "÷ saq on PostgreSQL", "NovaWrite >= saq"], ratios),
+            table(
+                ["producers", "concurrency", "NovaWrite on", "÷ saq on Redis", "÷ saq on PostgreSQL", "goal", "met"],
+                ratios,
+            ),
         ]
     )
 
 
 def settings_line(args: argparse.Namespace) -> dict[str, str]:
     return {
-        "Trials": f"{args.tasks:,} no-op tasks each, submitted by {args.producers} producer coroutine(s), "
+        "Trials": f"{args.tasks:,} no-op tasks each, submitted by {' or '.join(map(str, args.producers))} producer coroutine(s) "
+        "(1: one client submitting as fast as it can; 4: several clients at once, as a service's users are), "
         f"{args.rounds} round(s) of every system interleaved, a fresh database (Redis queue) per trial",
         "NovaWrite": f"in-process supervisor + store, submit through `Tasks.submit` (the service layer, no HTTP), "
         f"clock from the first submit to the last `completed` event on the bus; {EVENTS_PER_TASK} events stored "
@@ -382,7 +409,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[5, 50], help="concurrency levels (default 5 50)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every system, interleaved (default 3)")
     parser.add_argument(
-        "--producers", type=int, default=1, help="coroutines submitting at once, both systems (default 1)"
+        "--producers",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="coroutines submitting at once, both systems; each count a trial of its own (default 1 4)",
     )
     parser.add_argument("--users", type=int, default=10, help="NovaWrite users the novels are spread over (default 10)")
     parser.add_argument(
@@ -415,11 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # saq warns at every worker stop that its idle upkeep loops had to be cancelled.
     logging.getLogger("saq").setLevel(logging.ERROR)
     # Warm-up: the first trial of each system in the process pays for imports and first-use caches.
-    for config in configs(args.concurrency[:1], args.systems):
+    for config in configs(args.concurrency[:1], args.producers[:1], args.systems):
         run_trial(config, argparse.Namespace(**{**vars(args), "tasks": WARMUP_TASKS}), None)
     trials = []
     for round_number in range(1, args.rounds + 1):
-        for config in configs(args.concurrency, args.systems):
+        for config in configs(args.concurrency, args.producers, args.systems):
             trial = run_trial(config, args, args.profile)
             print(
                 f"round {round_number}: {config.label}: {trial.per_second:,.0f}/s, "

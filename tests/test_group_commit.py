@@ -15,7 +15,8 @@ from novawrite.db.engine import Database
 from novawrite.db.models import TaskEvent, utcnow
 from novawrite.db.raw import IntegrityError
 from novawrite.engine.bus import EventBus
-from novawrite.engine.events import EventKind
+from novawrite.engine.events import EventKind, event_data
+from novawrite.engine.events import TaskEvent as StoredEvent
 from novawrite.engine.store import Claimed, LeaseLost, TaskStore
 from novawrite.settings import Settings
 from tests.conftest import make_api
@@ -72,34 +73,41 @@ async def _stored_events(kit: Kit) -> int:
         return int((await conn.execute(select(func.count()).select_from(TaskEvent))).scalar_one())
 
 
-async def test_submits_that_arrive_together_are_one_transaction(kit: Kit) -> None:
-    before = kit.db.write_transactions
-    ids = await asyncio.gather(*(_insert(kit, n) for n in kit.novel_ids))
-    assert kit.db.write_transactions == before + 1
-    assert len(set(ids)) == 3 and await _stored_events(kit) == 3
-    assert kit.bus.published_by_kind == {EventKind.STATUS: 3}
-    assert all(kit.bus.last_seq(i) == 1 for i in ids)
-
-
-async def test_a_write_the_database_refuses_fails_alone(kit: Kit) -> None:
-    first, second, third = kit.novel_ids
-    results = await asyncio.gather(
-        _insert(kit, first, key="same"), _insert(kit, second, key="same"), _insert(kit, third), return_exceptions=True
-    )
-    refused = [r for r in results if isinstance(r, BaseException)]
-    assert len(refused) == 1 and isinstance(refused[0], IntegrityError), results
-    written = [r for r in results if isinstance(r, str)]
-    assert len(written) == 2 and await _stored_events(kit) == 2
-    assert kit.bus.published_by_kind == {EventKind.STATUS: 2}
-
-
-async def test_progress_of_several_tasks_is_one_transaction_and_a_lost_lease_fails_alone(kit: Kit) -> None:
+async def _claimed(kit: Kit) -> list[Claimed]:
+    """One running task on each of the user's novels, claimed by ``OWNER``."""
     for n in kit.novel_ids:
         await _insert(kit, n)
     async with kit.db.raw_read() as tx:
         pks = [r[0] for r in await tx.fetch("SELECT pk FROM tasks ORDER BY pk")]
     claimed = await kit.store.claim_many(pks, OWNER, 30.0)
-    assert len(claimed) == 3
+    assert len(claimed) == len(kit.novel_ids)
+    return claimed
+
+
+async def test_a_write_the_database_refuses_fails_alone(kit: Kit) -> None:
+    # Two tasks of one user given the same idempotency key: the unique index refuses the second.
+    first, second, third = await _claimed(kit)
+    refused_later = "UPDATE tasks SET idempotency_key = 'same', seq = $2 WHERE pk = $1 RETURNING pk"
+    before = await _stored_events(kit)
+    writes = []
+    for task in (first, second, third):
+        event = TaskEvent_(task, EventKind.PROGRESS)
+        sql = refused_later if task is not third else "UPDATE tasks SET seq = $2 WHERE pk = $1 RETURNING pk"
+        writes.append(kit.store._append(sql, (task.pk, event.seq), event, utcnow()))
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert results[0] is True and results[2] is True, results
+    assert isinstance(results[1], IntegrityError), results
+    assert await _stored_events(kit) == before + 2  # the refused write stored no event
+    assert kit.bus.published_by_kind[EventKind.PROGRESS] == 2
+
+
+def TaskEvent_(task: Claimed, kind: EventKind) -> StoredEvent:
+    seq = task.seq + 1
+    return StoredEvent.of(task.id, task.user_id, seq, kind, event_data(task.id, seq, "running", 1, "step"))
+
+
+async def test_progress_of_several_tasks_is_one_transaction_and_a_lost_lease_fails_alone(kit: Kit) -> None:
+    claimed = await _claimed(kit)
     lost: Claimed = claimed[2]
     lost.seq += 5  # as if another process had moved the task on: this write is no longer ours
 

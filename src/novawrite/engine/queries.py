@@ -83,10 +83,17 @@ SELECT (SELECT id FROM novels WHERE id = $1 AND user_id = $2),
 CHAPTER_CONTENT = "SELECT content FROM chapters WHERE id = $1 AND novel_id = $2"
 NOVEL_EXISTS = "SELECT id FROM novels WHERE id = $1"
 
-INSERT_TASK = f"""
-INSERT INTO tasks (id, user_id, novel_id, task_type, scope, status, progress, message, params, attempt, retry_of,
-    cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at, parent_id)
-VALUES ($1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13, $14)
+_TASK_COLUMNS = """id, user_id, novel_id, task_type, scope, status, progress, message, params, attempt, retry_of,
+    cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at, parent_id"""
+_NEW_TASK = f"$1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13, $14"
+INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({_NEW_TASK}) RETURNING pk"
+#: The same insert, made only if the user owns the novel ($3) and has fewer than $15 unfinished
+#: tasks: a submit's checks and its insert in one statement (SUBMIT_CHECKS says why when it is not made).
+INSERT_TASK_CHECKED = f"""
+INSERT INTO tasks ({_TASK_COLUMNS})
+SELECT {_NEW_TASK}
+WHERE EXISTS (SELECT 1 FROM novels WHERE id = $3 AND user_id = $2)
+    AND (SELECT count(*) FROM tasks WHERE user_id = $2 AND {ACTIVE_SQL}) < $15
 RETURNING pk"""
 
 # --- batches (write_chapters) and their children ----------------------------------------------
@@ -217,6 +224,37 @@ FORESHADOWINGS = """
 SELECT id, title, description, status, planted_chapter_id, payoff_chapter_id FROM foreshadowings
 WHERE novel_id = $1 ORDER BY id"""
 CONTENT = "SELECT content FROM chapters WHERE id = $1"
+
+
+def _json_rows(table: str, columns: str, order: str, *, named: bool) -> str:
+    """PostgreSQL: a novel's rows of ``table`` as one JSON array (of objects when ``named``, else of arrays)."""
+    names = [c.strip() for c in columns.split(",")]
+    row = (
+        "json_build_object(" + ", ".join(f"'{n}', {n}" for n in names) + ")"
+        if named
+        else f"json_build_array({columns})"
+    )
+    return f"(SELECT coalesce(json_agg({row} ORDER BY {order}), '[]') FROM {table} WHERE novel_id = n.id)"
+
+
+#: PostgreSQL: the same reads as NOVEL to FORESHADOWINGS in one statement (one round trip, one snapshot).
+NOVEL_SNAPSHOT_PG = f"""
+SELECT n.id, n.title, n.genre, n.synopsis, n.language, n.outline,
+    {_json_rows("volumes", "id, number, title, summary", "number", named=True)} AS volumes,
+    {
+    _json_rows("chapters", "id, volume_id, number, title, summary, word_count, recap", "number", named=True)
+} AS chapters,
+    {_json_rows("characters", "name, role, description", "id", named=False)} AS characters,
+    {_json_rows("world_settings", "name, category, description", "id", named=False)} AS world_settings,
+    {
+    _json_rows("timeline_events", "position, time_label, title, description", "position, id", named=False)
+} AS timeline,
+    {
+    _json_rows(
+        "foreshadowings", "id, title, description, status, planted_chapter_id, payoff_chapter_id", "id", named=True
+    )
+} AS foreshadowings
+FROM novels n WHERE n.id = $1"""
 
 # --- the API's reads (SQLAlchemy Core) -----------------------------------------------------
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from novawrite.db.engine import Database
+from novawrite.db.raw import Tx
 from novawrite.engine import queries as q
 from novawrite.generators.base import (
     ChapterView,
@@ -23,6 +26,8 @@ from novawrite.generators.base import (
 )
 
 PREVIOUS_ENDING_CHARS = 1500
+#: The JSON columns of ``NOVEL_SNAPSHOT_PG``, in ``_read_novel``'s order.
+SNAPSHOT_LISTS = ("volumes", "chapters", "characters", "world_settings", "timeline", "foreshadowings")
 
 
 class NovelGone(Exception):
@@ -41,23 +46,44 @@ def _chapter_view(c: Any) -> ChapterView:
     )
 
 
+async def _read_novel(
+    tx: Tx, novel_id: int
+) -> tuple[Any, list[Any], list[Any], list[Any], list[Any], list[Any], list[Any]]:
+    """The novel's row and its volumes, chapters, characters, world settings, timeline and foreshadowing
+    (rows read by column name or, for the three lists, by position). On PostgreSQL one statement; on
+    SQLite, whose reads cost no round trip, one read per table."""
+    if tx.dialect == "postgresql":
+        row = await tx.fetchrow(q.NOVEL_SNAPSHOT_PG, novel_id)
+        if row is None:
+            raise NovelGone(f"novel {novel_id} no longer exists")
+        lists = (orjson.loads(row[name]) for name in SNAPSHOT_LISTS)
+        volumes, chapters, characters, worlds, timeline, fores = lists
+        return row, volumes, chapters, characters, worlds, timeline, fores
+    novel = await tx.fetchrow(q.NOVEL, novel_id)
+    if novel is None:
+        raise NovelGone(f"novel {novel_id} no longer exists")
+    volumes = await tx.fetch(q.VOLUMES, novel_id)
+    chapters = await tx.fetch(q.CHAPTERS, novel_id) if volumes else []
+    return (
+        novel,
+        volumes,
+        chapters,
+        await tx.fetch(q.CHARACTERS, novel_id),
+        await tx.fetch(q.WORLD_SETTINGS, novel_id),
+        await tx.fetch(q.TIMELINE, novel_id),
+        await tx.fetch(q.FORESHADOWINGS, novel_id),
+    )
+
+
 async def load_novel_view(
     db: Database, novel_id: int, chapter_id: int | None = None, texts: Sequence[int] = ()
 ) -> NovelView:
     """``texts``: chapters whose whole text the generator reads (those of another novel are left out)."""
     async with db.raw_read() as tx:
-        novel = await tx.fetchrow(q.NOVEL, novel_id)
-        if novel is None:
-            raise NovelGone(f"novel {novel_id} no longer exists")
-        volumes = await tx.fetch(q.VOLUMES, novel_id)
+        novel, volumes, chapters, characters, worlds, timeline, fores = await _read_novel(tx, novel_id)
         chapters_by_volume: dict[int, list[Any]] = {v["id"]: [] for v in volumes}
-        if volumes:
-            for c in await tx.fetch(q.CHAPTERS, novel_id):
-                chapters_by_volume.setdefault(c["volume_id"], []).append(c)
-        characters = await tx.fetch(q.CHARACTERS, novel_id)
-        worlds = await tx.fetch(q.WORLD_SETTINGS, novel_id)
-        timeline = await tx.fetch(q.TIMELINE, novel_id)
-        fores = await tx.fetch(q.FORESHADOWINGS, novel_id)
+        for c in chapters:
+            chapters_by_volume.setdefault(c["volume_id"], []).append(c)
         numbers = {c["id"]: c["number"] for chapters in chapters_by_volume.values() for c in chapters}
         contents: dict[int, str] = {}
         for text_id in dict.fromkeys(texts):

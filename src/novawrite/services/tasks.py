@@ -118,29 +118,40 @@ class Tasks:
         nid = valid_id(novel_id)
         if nid is None:
             raise NotFound("Novel not found")
-        chapter_id = valid_id(cast(Any, params).chapter_id) if kind.per_chapter else None
-        checks = await self.store.submit_checks(user_id, nid, chapter_id)
-        if not checks.owns_novel:
-            raise NotFound("Novel not found")
         if kind.per_chapter:
+            chapter_id = valid_id(cast(Any, params).chapter_id)
+            checks = await self.store.submit_checks(user_id, nid, chapter_id)
+            self._check_novel_and_unfinished(checks)
             self._check_chapter(checks, params)
             await self._check_batches(nid, kind, chapter_id)
-        self._check_unfinished(checks.unfinished)
-        novel_id = nid
         stored = params.model_dump(mode="json", exclude={"novel_id"}, exclude_unset=True)
-        try:
-            task = await self._insert(
-                user_id,
-                novel_id,
-                kind,
-                stored,
-                scope=kind.scope(params),
-                idempotency_key=idempotency_key,
-                digest=digest,
-            )
-        except _Repeat as repeat:
-            return Submitted(repeat.task, created=False)
-        return Submitted(task, created=True)
+        # Other kinds need only "the user's novel" and "not too many unfinished": the insert checks
+        # both itself (one statement, not a read and a write); only a refused one reads why.
+        limit = None if kind.per_chapter else self.max_unfinished
+        for _ in range(INSERT_TRIES):
+            try:
+                task = await self._insert(
+                    user_id,
+                    nid,
+                    kind,
+                    stored,
+                    scope=kind.scope(params),
+                    idempotency_key=idempotency_key,
+                    digest=digest,
+                    max_unfinished=limit,
+                )
+            except _Repeat as repeat:
+                return Submitted(repeat.task, created=False)
+            except _Refused:
+                self._check_novel_and_unfinished(await self.store.submit_checks(user_id, nid))
+                continue  # both hold now (a task of the user's ended in between): try again
+            return Submitted(task, created=True)
+        raise self._too_many(self.max_unfinished)  # refused every time: the user stays at the limit
+
+    def _check_novel_and_unfinished(self, checks: SubmitChecks) -> None:
+        if not checks.owns_novel:
+            raise NotFound("Novel not found")
+        self._check_unfinished(checks.unfinished)
 
     def _check_chapter(self, checks: SubmitChecks, params: BaseModel) -> None:
         if not checks.chapter_found:
@@ -181,10 +192,13 @@ class Tasks:
 
     def _check_unfinished(self, unfinished: int) -> None:
         if unfinished >= self.max_unfinished:
-            raise TooManyTasks(
-                f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
-                retry_after=5,
-            )
+            raise self._too_many(unfinished)
+
+    def _too_many(self, unfinished: int) -> TooManyTasks:
+        return TooManyTasks(
+            f"You have {unfinished} unfinished tasks; wait for some to finish (limit {self.max_unfinished})",
+            retry_after=5,
+        )
 
     async def _insert(
         self,
@@ -198,13 +212,15 @@ class Tasks:
         digest: str | None = None,
         attempt: int = 1,
         retry_of: str | None = None,
+        max_unfinished: int | None = None,
     ) -> dict[str, Any]:
+        """The new task's view (``max_unfinished``: made only within that and on the user's own novel, else ``_Refused``)."""
         now = utcnow()
         task_id = str(uuid.uuid4())
         message = PENDING_MESSAGE
         for tries_left in reversed(range(INSERT_TRIES)):
             try:
-                await self.store.insert_task(
+                inserted = await self.store.insert_task(
                     task_id=task_id,
                     user_id=user_id,
                     novel_id=novel_id,
@@ -217,7 +233,10 @@ class Tasks:
                     idempotency_key=idempotency_key,
                     request_hash=digest,
                     now=now,
+                    max_unfinished=max_unfinished,
                 )
+                if inserted is None:
+                    raise _Refused()
                 break
             except raw.IntegrityError:
                 if idempotency_key is not None and digest is not None:
@@ -376,6 +395,10 @@ class Tasks:
             attempt=row.attempt + 1,
             retry_of=row.id,
         )
+
+
+class _Refused(Exception):
+    """A checked insert was not made: the novel is not the user's, or the user is at the unfinished limit."""
 
 
 class _Repeat(Exception):
