@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
+
 from novawrite.db.models import ACTIVE_SQL, TaskStatus
 from novawrite.db.raw import asyncpg_dsn
-from novawrite.engine.events import EventKind, TaskEvent, event_data
-from novawrite.engine.notify import Notification, event_notification, notification, parse_notification
+from novawrite.engine.events import EventKind, TaskEvent, event_data, running_data_sql
+from novawrite.engine.notify import (
+    Notification,
+    claim_payload_sql,
+    event_notification,
+    notification,
+    parse_notification,
+)
 from novawrite.services.task_views import TaskBody
 from novawrite.web.api_tasks import _poll_headers
 
@@ -72,3 +80,33 @@ def test_a_polled_task_s_headers_are_encoded_once_per_change() -> None:
     assert dict(not_modified) == {b"etag": body.etag.encode(), b"cache-control": b"private, no-cache"}
     changed = TaskBody.of(1, b'{"id": "t", "seq": 2}')  # the task changed: a new body, new headers
     assert _poll_headers(changed)[0] is not ok and changed.etag != body.etag
+
+
+async def test_a_claims_event_and_notification_built_by_postgresql_are_the_ones_python_writes(
+    postgres_url: str,
+) -> None:
+    # CLAIM_PG builds the running event's data and its NOTIFY payload in SQL; they must be the
+    # bytes event_data() and event_notification() write (a message that needs escaping included).
+    task, message = "0f8fad5b-d9cb-469f-a165-70867728950e", 'Started "now"\n\\ 开始'
+    conn = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    try:
+        data, payload = await conn.fetchrow(
+            "SELECT data, "
+            + claim_payload_sql("$6", "id", "seq::text", "user_id::text", "data")
+            + " FROM (SELECT *, "
+            + running_data_sql("id", "seq", "progress", "message", "attempt")
+            + " AS data FROM (SELECT $1::text AS id, $2::int AS seq, $3::int AS progress, $4::text AS message,"
+            " $5::int AS attempt, 42::bigint AS user_id) AS row) AS claimed",
+            task,
+            7,
+            0,
+            message,
+            3,
+            "host:1:ab",
+        )
+    finally:
+        await conn.close()
+    expected = event_data(task, 7, TaskStatus.RUNNING, 0, message, attempt=3)
+    assert data == expected
+    event = TaskEvent.of(task, 42, 7, EventKind.STATUS, expected)
+    assert payload == event_notification("host:1:ab", event)

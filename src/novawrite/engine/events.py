@@ -53,6 +53,15 @@ def event_data(task_id: str, seq: int, status: str, progress: int, message: str,
     return orjson.dumps(payload).decode()
 
 
+def running_data_sql(task_id: str, seq: str, progress: str, message: str, attempt: str) -> str:
+    """PostgreSQL: the SQL expression whose text is ``event_data(..., RUNNING, ..., attempt=...)``
+    byte for byte, of the columns named (a claim builds its events in the statement itself)."""
+    return (
+        f"""'{{"task_id":' || to_json({task_id})::text || ',"seq":' || {seq} || ',"status":"running","progress":' """
+        f"""|| {progress} || ',"message":' || to_json({message})::text || ',"attempt":' || {attempt} || '}}'"""
+    )
+
+
 def sse_bytes(seq: int | None, kind: str, data: str) -> bytes:
     head = f"id: {seq}\n" if seq is not None else ""
     # Event data is single-line JSON (orjson escapes newlines), so one data: line.

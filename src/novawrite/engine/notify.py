@@ -100,6 +100,12 @@ def event_notification(origin: str, event: TaskEvent) -> str:
     return notification(origin, event.task_id, event.seq, event.user_id, pending, whole)
 
 
+def claim_payload_sql(origin: str, task_id: str, seq: str, user_id: str, data: str) -> str:
+    """PostgreSQL: the SQL expression whose text is ``event_notification`` of a claim's ``running`` event
+    (not pending; carried whole: it is short), of the parameter and columns named."""
+    return f"{origin} || ' ' || {task_id} || ' ' || {seq} || ' ' || {user_id} || ' 0 {EventKind.STATUS} ' || {data}"
+
+
 def parse_notification(payload: str) -> Notification:
     parts = payload.split(" ", 6)
     origin, task_id, seq, user_id, pending = (parts + ["0", "0"])[:5]

@@ -27,6 +27,8 @@ from sqlalchemy import Select, Table, func, or_, select
 
 from novawrite.db.models import ACTIVE_SQL, ACTIVE_STATUSES, Task, TaskStatus
 from novawrite.db.models import TaskEvent as TaskEventRow
+from novawrite.engine.events import EventKind, running_data_sql
+from novawrite.engine.notify import claim_payload_sql
 
 T = cast(Table, Task.__table__)
 E = cast(Table, TaskEventRow.__table__)
@@ -140,6 +142,20 @@ WHERE {{pks}} AND status = '{PENDING}' AND (resume_at IS NULL OR resume_at <= $6
 RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
     progress, message"""
 CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
+#: PostgreSQL: CLAIM with each claimed task's ``running`` event stored and notified, as one statement
+#: (no BEGIN and COMMIT: four round trips fewer). The event's data and its notification are built by the
+#: database, byte for byte as ``event_data`` and ``event_notification`` write them; $7 is the channel,
+#: $8 the notifying origin.
+CLAIM_PG = f"""
+WITH claimed AS (
+    {CLAIM.format(pks=_IN_LIST["postgresql"]["pk"]).strip()},
+        {running_data_sql("id", "seq", "progress", "message", "attempt")} AS data
+),
+stored AS (
+    INSERT INTO task_events (task_pk, seq, kind, data, created_at)
+    SELECT pk, seq, '{EventKind.STATUS}', data, $4 FROM claimed
+)
+SELECT claimed.*, pg_notify($7, {claim_payload_sql("$8", "id", "seq::text", "user_id::text", "data")}) FROM claimed"""
 
 # --- a running task's writes: only while its owner holds it, at the seq it knows -------------
 

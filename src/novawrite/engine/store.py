@@ -519,17 +519,25 @@ class TaskStore:
         lease = now + timedelta(seconds=lease_seconds)
         position = {pk: i for i, pk in enumerate(pks)}
         out: list[tuple[Claimed, TaskEvent]] = []
-        async with self.db.raw_write() as tx:
-            claim = q.CLAIM.format(pks=q.in_list(tx.dialect, "pk"))
-            rows = await tx.fetch(claim, q.list_param(tx.dialect, pks), owner, lease, now, STARTED_MESSAGE, due or now)
+        postgres = not self.db.is_sqlite
+        async with self.db.raw_write(single_statement=postgres) as tx:
+            args: tuple[Any, ...] = (q.list_param(tx.dialect, pks), owner, lease, now, STARTED_MESSAGE, due or now)
+            if postgres:  # the events stored and notified by the same statement
+                rows = await tx.fetch(q.CLAIM_PG, *args, CHANNEL, self.origin)
+            else:
+                rows = await tx.fetch(q.CLAIM.format(pks=q.in_list(tx.dialect, "pk")), *args)
             for row in sorted(rows, key=lambda r: position[r["pk"]]):
                 checkpoint = json_value(row["checkpoint"])
                 if checkpoint is None and row["retry_of"] is not None:
                     earlier = await tx.fetchrow(q.CHECKPOINT_OF, row["retry_of"])
                     checkpoint = json_value(earlier[0]) if earlier is not None else None
                 task_id, user_id, seq = row["id"], row["user_id"], row["seq"]
-                data = event_data(
-                    task_id, seq, TaskStatus.RUNNING, row["progress"], row["message"], attempt=row["attempt"]
+                data = (
+                    row["data"]
+                    if postgres
+                    else event_data(
+                        task_id, seq, TaskStatus.RUNNING, row["progress"], row["message"], attempt=row["attempt"]
+                    )
                 )
                 claimed = Claimed(
                     pk=row["pk"],
@@ -546,7 +554,8 @@ class TaskStore:
                     started_at=time_value(row["started_at"]),  # type: ignore[arg-type]
                 )
                 out.append((claimed, TaskEvent.of(task_id, user_id, seq, EventKind.STATUS, data)))
-            await self._add_events(tx, [(c.pk, e) for c, e in out], now)
+            if not postgres:
+                await self._add_events(tx, [(c.pk, e) for c, e in out], now)
         self._publish(*(e for _, e in out))
         return [c for c, _ in out]
 
