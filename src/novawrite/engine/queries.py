@@ -142,13 +142,21 @@ WHERE {{pks}} AND status = '{PENDING}' AND (resume_at IS NULL OR resume_at <= $6
 RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
     progress, message"""
 CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
+#: PostgreSQL: of the tasks asked for, those still pending that no other process is claiming right now
+#: (FOR UPDATE SKIP LOCKED: two processes after one task do not queue behind each other's row lock; the
+#: loser skips it at once, and the winner's UPDATE still requires it pending). As an ARRAY the subquery
+#: runs once, before the UPDATE looks rows up by pk: as ``pk IN (...)`` the plan PostgreSQL settled on
+#: after a few runs joined it against the whole table, and claims ran 15 times slower at 2,000 tasks.
+_SKIP_LOCKED = f"""pk = ANY(ARRAY(
+    SELECT pk FROM tasks WHERE pk = ANY($1::bigint[]) AND status = '{PENDING}' FOR UPDATE SKIP LOCKED
+))"""
 #: PostgreSQL: CLAIM with each claimed task's ``running`` event stored and notified, as one statement
 #: (no BEGIN and COMMIT: four round trips fewer). The event's data and its notification are built by the
 #: database, byte for byte as ``event_data`` and ``event_notification`` write them; $7 is the channel,
 #: $8 the notifying origin.
 CLAIM_PG = f"""
 WITH claimed AS (
-    {CLAIM.format(pks=_IN_LIST["postgresql"]["pk"]).strip()},
+    {CLAIM.format(pks=_SKIP_LOCKED).strip()},
         {running_data_sql("id", "seq", "progress", "message", "attempt")} AS data
 ),
 stored AS (
