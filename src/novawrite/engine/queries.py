@@ -119,7 +119,7 @@ SELECT id, params, checkpoint FROM tasks WHERE novel_id = $1 AND task_type = $2 
 # The users with pending work are walked one index seek at a time
 # (ix_tasks_status_user_pk), so a dispatch costs the number of waiting users, not
 # the length of the queue.
-PENDING_HEADS = f"""
+_WAITING_USERS = f"""
 WITH RECURSIVE waiting(user_id) AS (
     SELECT (SELECT user_id FROM tasks WHERE status = '{PENDING}' ORDER BY user_id LIMIT 1)
     UNION ALL
@@ -128,11 +128,19 @@ WITH RECURSIVE waiting(user_id) AS (
         WHERE t.status = '{PENDING}' AND t.user_id > waiting.user_id ORDER BY t.user_id LIMIT 1
     )
     FROM waiting WHERE waiting.user_id IS NOT NULL
-)
+)"""
+_HEADS = f"""
 SELECT user_id,
     (SELECT h.pk FROM tasks AS h WHERE h.status = '{PENDING}' AND h.user_id = waiting.user_id
         AND (h.resume_at IS NULL OR h.resume_at <= $1) ORDER BY h.pk LIMIT 1),
-    (SELECT count(*) FROM tasks AS r WHERE r.user_id = waiting.user_id AND r.status = '{RUNNING}' AND r.{_NOT_BATCH})
+    (SELECT count(*) FROM tasks AS r WHERE r.user_id = waiting.user_id AND r.status = '{RUNNING}' AND r.{_NOT_BATCH})"""
+#: A dispatch's one read: a row with provider $2's not-before and the earliest resume_at of a pending
+#: task (its user_id NULL), and a row per waiting user as above (their last two columns NULL).
+DISPATCH_VIEW = f"""{_WAITING_USERS}
+SELECT NULL, NULL, NULL,
+    (SELECT not_before FROM provider_quotas WHERE provider = $2),
+    (SELECT min(resume_at) FROM tasks WHERE resume_at IS NOT NULL AND status = '{PENDING}')
+UNION ALL{_HEADS}, NULL, NULL
 FROM waiting WHERE user_id IS NOT NULL"""
 # {pks}: in_list(dialect, "pk"); $6: now by the dispatcher's clock (a task waiting for a quota is due then)
 CLAIM = f"""
@@ -208,10 +216,7 @@ INSERT INTO provider_quotas (provider, not_before) VALUES ($1, $2)
 ON CONFLICT (provider) DO UPDATE SET not_before = CASE
     WHEN excluded.not_before > provider_quotas.not_before THEN excluded.not_before
     ELSE provider_quotas.not_before END"""
-#: When the dispatcher has something to do next: the provider's not-before ($1), the earliest resume_at.
-QUOTA_DUE = f"""
-SELECT (SELECT not_before FROM provider_quotas WHERE provider = $1),
-    (SELECT min(resume_at) FROM tasks WHERE resume_at IS NOT NULL AND status = '{PENDING}')"""
+# (The dispatcher reads the not-before with its queue: DISPATCH_VIEW.)
 
 # --- recovery: running tasks to give back ---------------------------------------------------
 

@@ -109,6 +109,15 @@ def _runs(group: Sequence[_Write]) -> list[list[_Write]]:
     return runs
 
 
+class DispatchView(NamedTuple):
+    """A dispatch's read (``TaskStore.dispatch_view``)."""
+
+    heads: list[tuple[int, int]]  # (user_id, pk) of each waiting user's oldest due pending task
+    running: dict[int, int]  # how many tasks each of those users has running
+    not_before: datetime | None  # the provider's quota ends then (None: never out of quota)
+    resume_at: datetime | None  # the earliest resume_at of a pending task
+
+
 class _Held(NamedTuple):
     """A running task as its owner-guarded writes name it (``queries.MINE``)."""
 
@@ -495,19 +504,20 @@ class TaskStore:
 
     # --- the dispatcher ----------------------------------------------------------------
 
-    async def pending_heads(self, due: datetime | None = None) -> tuple[list[tuple[int, int]], dict[int, int]]:
-        """(user_id, pk) of each waiting user's oldest pending task that is due at ``due`` (default now:
-        a task waiting for a quota is due at its ``resume_at``), and how many tasks each of those users has running."""
+    async def dispatch_view(self, due: datetime, provider: str) -> DispatchView:
+        """What a dispatch reads, in one statement (``queries.DISPATCH_VIEW``): each waiting user's oldest
+        pending task due at ``due`` (a task waiting for a quota is due at its ``resume_at``) and how many
+        tasks that user has running; ``provider``'s not-before and the earliest ``resume_at``."""
         async with self.db.raw_read() as tx:
-            rows = await tx.fetch(q.PENDING_HEADS, due or utcnow())
-        rows = [r for r in rows if r[1] is not None]
-        return [(r[0], r[1]) for r in rows], {r[0]: r[2] for r in rows}
-
-    async def quota_due(self, provider: str) -> tuple[datetime | None, datetime | None]:
-        """The provider's not-before time (None: never out of quota) and the earliest ``resume_at`` of a pending task."""
-        async with self.db.raw_read() as tx:
-            row = await tx.fetchrow(q.QUOTA_DUE, provider)
-        return time_value(row[0]), time_value(row[1])
+            rows = await tx.fetch(q.DISPATCH_VIEW, due, provider)
+        quota = next((r for r in rows if r[0] is None), None)
+        heads = [r for r in rows if r[0] is not None and r[1] is not None]
+        return DispatchView(
+            [(r[0], r[1]) for r in heads],
+            {r[0]: r[2] for r in heads},
+            time_value(quota[3]) if quota is not None else None,
+            time_value(quota[4]) if quota is not None else None,
+        )
 
     async def claim_many(
         self, pks: list[int], owner: str, lease_seconds: float, due: datetime | None = None

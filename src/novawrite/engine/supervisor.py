@@ -185,28 +185,25 @@ class Supervisor:
                 if due is None or timeout >= self.settings.sweep_seconds:
                     await self._sweep()
 
-    async def _quota_wait(self) -> bool:
-        """Whether the provider is out of quota now (no claims then); sets ``_due``, when to look again.
-
-        One read: the provider's not-before (set by any process) and the earliest ``resume_at``.
-        The demo provider has no quota.
-        """
-        provider = None if self.provider.is_demo else self.provider.name
-        not_before, resume_at = await self.store.quota_due(provider or "")
-        now = self.clock()
-        later = [t for t in (not_before, resume_at) if t is not None and t > now]
-        self._due = min(later) if later else None
-        return not_before is not None and not_before > now
-
     async def _fill_slots(self) -> None:
-        if await self._quota_wait():
-            return
+        """Claim pending tasks for the free slots, fairly, unless the provider is out of quota.
+
+        Each round is one read (``dispatch_view``): the waiting users' heads, and the provider's
+        not-before (set by any process) with the earliest ``resume_at``, which set ``_due``, when
+        to look again. The demo provider has no quota.
+        """
+        provider = "" if self.provider.is_demo else self.provider.name
         while not self._stopping:
             free = self.settings.max_concurrency - self.slots_used()
             if free <= 0:
+                return  # a runner's end wakes the dispatcher again
+            now = self.clock()
+            view = await self.store.dispatch_view(now, provider)  # one head per user: a round per slot at most
+            later = [t for t in (view.not_before, view.resume_at) if t is not None and t > now]
+            self._due = min(later) if later else None
+            if view.not_before is not None and view.not_before > now:
                 return
-            due = self.clock()
-            heads, running = await self.store.pending_heads(due)  # one per user: a round per slot at most
+            heads, running, due = view.heads, view.running, now
             if not heads:
                 return
             picked = self._pick(heads, running, free)
