@@ -29,7 +29,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,16 +46,14 @@ from bench.common import (
     metric,
     novawrite_env,
     parser,
-    pin_to_load_core,
+    print_measurement,
     seed,
     table,
-    workspace,
 )
 from novawrite.db.engine import Database
 from novawrite.db.models import Task, TaskEvent
 from novawrite.generators import chapter
 from novawrite.generators.chapter_context import estimate_tokens
-from novawrite.generators.recap import RECAP_CHARS
 from novawrite.settings import Settings
 
 WRITES = "novawrite_db_write_transactions_total"
@@ -74,13 +72,7 @@ def main() -> None:
     options = args.parse_args()
     if options.quick:
         options.volumes, options.chapters_per_volume, options.target_words = 1, 5, 300
-    pin_to_load_core()
-    with workspace(options.keep) as workdir:
-        databases = Databases(options.database, workdir)
-        try:
-            print(measure(options, databases, workdir))
-        finally:
-            databases.close()
+    print_measurement(options, measure, wrk=False)
 
 
 # --- the batch --------------------------------------------------------------------------------
@@ -183,20 +175,9 @@ class PromptSize:
 def prompt_at_150(language: str, budget: int) -> PromptSize:
     """tests/test_memory.py's novel: 200 chapters, every recap before chapter 150 at its length limit."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.gen_support import big_novel  # the tests' construction, reused as is
+    from tests.gen_support import novel_at_150  # the tests' construction, reused as is
 
-    novel = big_novel(language=language)
-    recap = ("阿岚沿着海岸一路向北，数着钟声。" * 40)[:RECAP_CHARS] if language == "zh" else "Mara walks north. " * 75
-    volumes = tuple(
-        replace(
-            v,
-            chapters=tuple(replace(c, recap=f"R{c.number} {recap}" if c.number < 150 else "") for c in v.chapters),
-        )
-        for v in novel.volumes
-    )
-    assert novel.target is not None
-    target = replace(novel.target, previous_ending="……" + "雨" * 2000 + "THE END OF 149")
-    novel = replace(novel, volumes=volumes, target=target)
+    novel = novel_at_150(language)
     prompt = chapter.build_chapter_prompt(novel, chapter.ChapterParams(novel_id=1, chapter_id=150), budget=budget)
     text = prompt.system + prompt.user
     return PromptSize(language, len(text), estimate_tokens(text), budget, dict(prompt.context))

@@ -706,9 +706,11 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def print_measurement(options: argparse.Namespace, measure: Any) -> None:
-    """Pin this process to the load core, make the run's databases, print ``measure``'s table."""
-    require_wrk()
+def print_measurement(options: argparse.Namespace, measure: Any, *, wrk: bool = True) -> None:
+    """Pin this process to the load core, make the run's databases, print ``measure``'s table
+    (``wrk``: the benchmark loads the server with wrk, which must be installed)."""
+    if wrk:
+        require_wrk()
     pin_to_load_core()
     with workspace(options.keep) as workdir:
         databases = Databases(options.database, workdir)

@@ -24,6 +24,7 @@ from novawrite.generators.base import (
     TargetChapter,
     VolumeView,
 )
+from novawrite.generators.recap import RECAP_CHARS
 from novawrite.providers.base import Completion, Prompt, ProviderError, Usage
 from novawrite.providers.demo import DemoProvider
 
@@ -163,3 +164,25 @@ def big_novel(chapters: int = 200, per_volume: int = 20, language: str = "zh", t
         synopsis=filler * 30,
         target=the_target,
     )
+
+
+def long_recap(language: str) -> str:
+    """A recap at (or just under) its length limit."""
+    return ("阿岚沿着海岸一路向北，数着钟声。" * 40)[:RECAP_CHARS] if language == "zh" else "Mara walks north. " * 75
+
+
+def novel_at_150(language: str) -> NovelView:
+    """``big_novel`` at chapter 150 with every earlier recap ``R<n> long_recap`` and a long previous ending
+    (ending "THE END OF 149"): the chapter context's worst case (tests/test_memory.py, bench/batch.py)."""
+    novel = big_novel(language=language)
+    recap = long_recap(language)
+    volumes = tuple(
+        replace(
+            v,
+            chapters=tuple(replace(c, recap=f"R{c.number} {recap}" if c.number < 150 else "") for c in v.chapters),
+        )
+        for v in novel.volumes
+    )
+    assert novel.target is not None
+    target = replace(novel.target, previous_ending="……" + "雨" * 2000 + "THE END OF 149")
+    return replace(novel, volumes=volumes, target=target)

@@ -29,19 +29,20 @@ class CountedReads:
         return await self.real(user_id)
 
 
-async def _user(api: Api) -> tuple[Users, int]:
+async def _user(api: Api) -> tuple[Users, int, CountedReads]:
+    """A registered user, no copy of the account kept, and its reads counted and held until released."""
     h = await api.register()
     r = await api.client.get("/api/auth/me", headers=h)
     assert r.status_code == 200, r.text
     users: Users = api.services.users
-    return users, int(r.json()["id"])
-
-
-async def test_requests_that_miss_at_once_share_one_read_and_the_copy_is_kept(api: Api) -> None:
-    users, user_id = await _user(api)
     users.forget(None)
     reads = CountedReads(users)
     reads.gate.clear()
+    return users, int(r.json()["id"]), reads
+
+
+async def test_requests_that_miss_at_once_share_one_read_and_the_copy_is_kept(api: Api) -> None:
+    users, user_id, reads = await _user(api)
     waiting: list[asyncio.Future[Any]] = []
     for _ in range(5):  # requests keep arriving while the read is in flight, as polls under load do
         waiting.append(asyncio.ensure_future(users.account(user_id)))
@@ -56,10 +57,7 @@ async def test_requests_that_miss_at_once_share_one_read_and_the_copy_is_kept(ap
 
 
 async def test_a_read_overtaken_by_a_change_is_not_kept(api: Api) -> None:
-    users, user_id = await _user(api)
-    users.forget(None)
-    reads = CountedReads(users)
-    reads.gate.clear()
+    users, user_id, reads = await _user(api)
     first = asyncio.ensure_future(users.account(user_id))
     await reads.started.wait()
     users.forget(user_id)  # a logout or a password change lands while the read is in flight
@@ -70,10 +68,7 @@ async def test_a_read_overtaken_by_a_change_is_not_kept(api: Api) -> None:
 
 
 async def test_a_fresh_read_does_not_wait_for_an_older_one(api: Api) -> None:
-    users, user_id = await _user(api)
-    users.forget(None)
-    reads = CountedReads(users)
-    reads.gate.clear()
+    users, user_id, reads = await _user(api)
     older = asyncio.ensure_future(users.account(user_id))
     await reads.started.wait()
     fresh = asyncio.ensure_future(users.account(user_id, fresh=True))

@@ -18,19 +18,18 @@ from typing import Any
 import pytest
 
 from novawrite.settings import Settings
-from tests.engine_kit import wait_for_status
-from tests.fakes import Stream
 from tests.server import Api, ServerProcess, Servers, api_on, assert_complete_log, servers  # noqa: F401 (fixture)
 from tests.test_batches import (  # noqa: F401 (gemini_server: the module-scoped fake, a fixture)
     BATCH,
     CALLS_PER_CHAPTER,
     _env,
+    another_users_task_goes_between_the_first_two_chapters,
     calls_so_far,
     chapters_of,
     children,
     gemini_server,
 )
-from tests.test_kinds_e2e import FINISHED, Answer, AnsweringGemini
+from tests.test_kinds_e2e import AnsweringGemini
 from tests.waiting import until
 
 VOLUMES, PER_VOLUME = 2, 15
@@ -103,33 +102,8 @@ async def test_with_one_slot_another_users_task_goes_before_the_next_of_twenty_c
     settings: Settings, gemini_server: AnsweringGemini
 ) -> None:
     async for env in _env(settings.with_(max_concurrency=1), gemini_server, 2, 10):
-        fake = env.fake
-        assert fake is not None
-        ids = await env.chapter_ids()
-        assert len(ids) == 20
-        # chapter 1 streams slowly, so that user B's task is queued while it runs
-        fake.push(Stream([f"Piece {n}. " for n in range(8)], delay=0.15), Answer())
-        batch = await env.submit(BATCH, chapter_ids=ids, target_words=100)
-
-        async def first_running() -> bool:
-            return any(k["status"] == "running" for k in await children(env, batch["id"]))
-
-        await until(first_running, timeout=20, what="chapter 1 running")
-        bob = await env.api.register("bob")
-        r = await env.api.client.post("/api/novels", json={"title": "B", "genre": "g", "synopsis": "s"}, headers=bob)
-        single = await env.api.client.post(
-            "/api/ai/generate-characters", json={"novel_id": r.json()["id"], "count": 1}, headers=bob
-        )
-        assert single.status_code == 202, single.text
-
-        done = await env.finish(batch, timeout=90)
-        assert done["status"] == "completed" and done["result"]["written"] == ids, done
-        theirs = await wait_for_status(env.api, bob, single.json()["id"], FINISHED, timeout=20)
-        assert theirs["status"] == "completed"
-        kids = await children(env, batch["id"])
-        assert len(kids) == 20
-        # B's task ran in the one slot between A's first chapter and A's second
-        assert kids[0]["finished_at"] <= theirs["started_at"] <= kids[1]["started_at"]
+        assert len(await env.chapter_ids()) == 20
+        await another_users_task_goes_between_the_first_two_chapters(env)
 
 
 # --- SIGKILLed twice ----------------------------------------------------------------------

@@ -91,7 +91,7 @@ async def test_a_write_the_database_refuses_fails_alone(kit: Kit) -> None:
     before = await _stored_events(kit)
     writes = []
     for task in (first, second, third):
-        event = TaskEvent_(task, EventKind.PROGRESS)
+        event = _progress_event(task)
         sql = refused_later if task is not third else "UPDATE tasks SET seq = $2 WHERE pk = $1 RETURNING pk"
         writes.append(kit.store._append(sql, (task.pk, event.seq), event, utcnow()))
     results = await asyncio.gather(*writes, return_exceptions=True)
@@ -101,9 +101,12 @@ async def test_a_write_the_database_refuses_fails_alone(kit: Kit) -> None:
     assert kit.bus.published_by_kind[EventKind.PROGRESS] == 2
 
 
-def TaskEvent_(task: Claimed, kind: EventKind) -> StoredEvent:
+def _progress_event(task: Claimed) -> StoredEvent:
+    """The task's next event: a progress step."""
     seq = task.seq + 1
-    return StoredEvent.of(task.id, task.user_id, seq, kind, event_data(task.id, seq, "running", 1, "step"))
+    return StoredEvent.of(
+        task.id, task.user_id, seq, EventKind.PROGRESS, event_data(task.id, seq, "running", 1, "step")
+    )
 
 
 async def test_progress_of_several_tasks_is_one_transaction_and_a_lost_lease_fails_alone(kit: Kit) -> None:

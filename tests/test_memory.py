@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from novawrite.settings import Settings
 from novawrite.text import count_words
 from tests.conftest import make_api
 from tests.fakes import Text
-from tests.gen_support import big_novel
+from tests.gen_support import long_recap, novel_at_150
 from tests.test_kinds_e2e import FAST, JSON_USAGE, Answer, AnsweringGemini, AnsweringOpenAI, Env, provider_settings
 
 MODELS = pytest.mark.parametrize("env", ["gemini", "openai"], indirect=True)
@@ -207,19 +206,7 @@ def test_a_recap_is_trimmed_to_whole_sentences_within_its_limit() -> None:
 def test_chapter_150_of_200_stays_within_budget_with_the_previous_ending_and_the_threads_due(
     language: str, budget: int
 ) -> None:
-    novel = big_novel(language=language)
-    # Long recaps: every earlier chapter's is at its limit.
-    recap = ("阿岚沿着海岸一路向北，数着钟声。" * 40)[:RECAP_CHARS] if language == "zh" else "Mara walks north. " * 75
-    volumes = tuple(
-        replace(
-            v,
-            chapters=tuple(replace(c, recap=f"R{c.number} {recap}" if c.number < 150 else "") for c in v.chapters),
-        )
-        for v in novel.volumes
-    )
-    assert novel.target is not None
-    target = replace(novel.target, previous_ending="……" + "雨" * 2000 + "THE END OF 149")
-    novel = replace(novel, volumes=volumes, target=target)
+    novel = novel_at_150(language)  # every earlier recap at its limit
     prompt = chapter.build_chapter_prompt(novel, chapter.ChapterParams(novel_id=1, chapter_id=150), budget=budget)
     tokens = estimate_tokens(prompt.system + prompt.user)
     assert tokens <= budget, tokens
@@ -234,7 +221,7 @@ def test_chapter_150_of_200_stays_within_budget_with_the_previous_ending_and_the
     if budget == CONTEXT_BUDGET:
         assert tokens >= budget * 0.8  # the budget is used, not wasted
     if budget >= CONTEXT_BUDGET:
-        assert f"R149 {recap[:200]}" in user  # the nearest recap in full
+        assert f"R149 {long_recap(language)[:200]}" in user  # the nearest recap in full
     lines = user.splitlines()
     if budget == CONTEXT_BUDGET and language == "zh":
         # Long Chinese recaps: the nearest in full, the oldest chapters as a line per volume.

@@ -41,7 +41,6 @@ ACTIVE = T.c.status.in_(ACTIVE_STATUSES)
 
 ADD_EVENT = "INSERT INTO task_events (task_pk, seq, kind, data, created_at) VALUES ($1, $2, $3, $4, $5)"
 NOTIFY = "SELECT pg_notify($1, $2)"
-NOTIFY_MANY = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 
 
 @functools.cache

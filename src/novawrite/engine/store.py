@@ -8,13 +8,14 @@ after that commit (write-ahead), so anything a client has seen can be replayed.
 Every write that stores an event publishes it itself (``_publish``, the one door
 to the bus), so no caller keeps that rule.
 
-Group commit: the writes of one task with its event (``_append``: a submit, a
-progress or chunk event, a completion that applied nothing, a failure) queue up,
+Group commit: a running task's owner-guarded writes with their events (``_append``:
+a progress or chunk event, a completion that applied nothing, a failure) queue up,
 and one drain commits what has queued since its last commit together: on SQLite in
 one transaction, on PostgreSQL each run of the same statement as one pipelined,
 atomic ``fetchmany``. A task has one write in flight at a time, so its events keep
-their order; a group that a database refuses (a unique index on a submit) is
-written again one by one, so each write gets its own answer.
+their order; a group that the database refuses is written again one by one, so each
+write gets its own answer. A submit is written at once (``_write_now``): its caller
+waits for it, and the drain's extra turn of the loop slowed a stream of submits.
 
 A process changes a running task only while it holds the lease: every such write
 is guarded by ``owner = me AND status = 'running' AND seq = known``, and a write
@@ -84,24 +85,23 @@ class SubmitChecks:
 class _Write:
     """A write of one task with its event, waiting for the next group commit (``TaskStore._append``)."""
 
-    sql: str  # an INSERT, or an owner-guarded UPDATE whose first argument is the task's pk
+    sql: str  # an owner-guarded UPDATE ... RETURNING pk whose first argument is the task's pk
     args: tuple[Any, ...]
     event: TaskEvent
     now: datetime
-    done: asyncio.Future[bool]  # whether it matched a row (an INSERT always does, or raises)
+    done: asyncio.Future[bool]  # whether it matched a row
 
     @property
-    def pk(self) -> int | None:
-        """The task an UPDATE names (None: an INSERT, whose pk the database chooses)."""
-        return None if self.sql.lstrip().startswith("INSERT") else int(self.args[0])
+    def pk(self) -> int:
+        return int(self.args[0])
 
 
 def _runs(group: Sequence[_Write]) -> list[list[_Write]]:
     """The group in order, cut where the statement changes or a task comes a second time."""
     runs: list[list[_Write]] = []
-    seen: set[int | None] = set()
+    seen: set[int] = set()
     for write in group:
-        if not runs or runs[-1][0].sql != write.sql or (write.pk is not None and write.pk in seen):
+        if not runs or runs[-1][0].sql != write.sql or write.pk in seen:
             runs.append([])
             seen = set()
         runs[-1].append(write)
@@ -233,19 +233,6 @@ class TaskStore:
 
     # --- storing events ------------------------------------------------------------------
 
-    async def _add_events(self, tx: Tx, events: Sequence[tuple[int, TaskEvent]], now: datetime) -> None:
-        """Store events inside the caller's transaction (on PostgreSQL, notified at its commit)."""
-        if len(events) == 1:
-            pk, event = events[0]
-            await tx.execute(q.ADD_EVENT, pk, event.seq, event.kind, event.data, now)
-            if tx.dialect == "postgresql":
-                await tx.execute(q.NOTIFY, CHANNEL, event_notification(self.origin, event))
-        elif events:
-            await tx.executemany(q.ADD_EVENT, [(pk, e.seq, e.kind, e.data, now) for pk, e in events])
-            if tx.dialect == "postgresql":
-                payloads = [event_notification(self.origin, e) for _, e in events]
-                await tx.execute(q.NOTIFY_MANY, CHANNEL, payloads)
-
     async def _write_with_event(self, tx: Tx, write: str, args: Sequence[Any], event: TaskEvent, now: datetime) -> bool:
         """Run ``write`` (an INSERT or UPDATE of one task ``RETURNING pk``) and store ``event`` for that task.
 
@@ -336,7 +323,7 @@ class TaskStore:
         ]
         async with self.db.raw_write(single_statement=True) as tx:
             written = {r[0] for r in await tx.fetchmany(sql, rows)}
-        self._settle(run, [w.pk is None or w.pk in written for w in run])
+        self._settle(run, [w.pk in written for w in run])
 
     async def _commit_one(self, write: _Write) -> None:
         try:
@@ -564,8 +551,8 @@ class TaskStore:
                     started_at=time_value(row["started_at"]),  # type: ignore[arg-type]
                 )
                 out.append((claimed, TaskEvent.of(task_id, user_id, seq, EventKind.STATUS, data)))
-            if not postgres:
-                await self._add_events(tx, [(c.pk, e) for c, e in out], now)
+            if not postgres:  # SQLite: the events in the claim's transaction
+                await tx.executemany(q.ADD_EVENT, [(c.pk, e.seq, e.kind, e.data, now) for c, e in out])
         self._publish(*(e for _, e in out))
         return [c for c, _ in out]
 
