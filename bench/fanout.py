@@ -117,16 +117,12 @@ async def tick(ctx: GenerationContext) -> TickerResult:
     return TickerResult(ticks=params.ticks)
 
 
-async def _apply_nothing(session: Any, novel_id: int, params: Any, result: Any) -> None:
-    return None
-
-
 TICKER = TaskKind(
     task_type="bench_ticker",
     params=TickerParams,
     result=TickerResult,
     generate=tick,
-    apply=_apply_nothing,
+    apply=None,
 )
 
 

@@ -91,16 +91,12 @@ async def generate_noop(ctx: GenerationContext) -> NoopResult:
     return NoopResult()
 
 
-async def apply_noop(session: Any, novel_id: int, params: Any, result: Any) -> None:
-    return None
-
-
 NOOP = TaskKind(
     task_type="bench_noop",
     params=NoopParams,
     result=NoopResult,
     generate=generate_noop,
-    apply=apply_noop,
+    apply=None,  # applies nothing: no ORM session at completion
 )
 
 

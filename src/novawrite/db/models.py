@@ -295,6 +295,13 @@ class Task(Base):
         Index("ix_tasks_status_pk", "status", "pk"),
         # The dispatcher's walk over the users with pending work, oldest task first in each.
         Index("ix_tasks_status_user_pk", "status", "user_id", "pk"),
+        # The tasks waiting for a quota, and only those (the dispatcher's earliest resume_at).
+        Index(
+            "ix_tasks_resume_at",
+            "resume_at",
+            sqlite_where=text("resume_at IS NOT NULL"),
+            postgresql_where=text("resume_at IS NOT NULL"),
+        ),
     )
 
     pk: Mapped[int] = mapped_column(IntPK, primary_key=True)
@@ -329,7 +336,7 @@ class Task(Base):
     # What a generator saved to resume from (outline batches), reused by retries.
     checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Waiting for the provider's quota (a long 429): pending, not claimed before this time.
-    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Seconds this task has waited for quotas in total (NOVAWRITE_QUOTA_MAX_WAIT_SECONDS bounds it).
     quota_waited_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

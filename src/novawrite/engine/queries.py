@@ -8,7 +8,7 @@ reads (a task, a history page, the active tasks, the events to replay) are
 SQLAlchemy Core selects, whose rows come back decoded (datetimes, JSON).
 
 Each transition of a task's status is one statement here: ``INSERT_TASK`` (new,
-pending), ``CLAIM`` (pending to running), ``COMPLETE`` (running to completed),
+pending), ``CLAIM_SQLITE``/``CLAIM_PG`` (pending to running), ``COMPLETE`` (running to completed),
 ``FINISH`` (running to failed or cancelled), ``REQUEUE`` (running to pending),
 ``QUOTA_REQUEUE`` (running to pending until ``resume_at``),
 ``CANCEL_PENDING`` (pending to cancelled).
@@ -141,29 +141,51 @@ SELECT NULL, NULL, NULL,
     (SELECT min(resume_at) FROM tasks WHERE resume_at IS NOT NULL AND status = '{PENDING}')
 UNION ALL{_HEADS}, NULL, NULL
 FROM waiting WHERE user_id IS NOT NULL"""
-# {pks}: in_list(dialect, "pk"); $6: now by the dispatcher's clock (a task waiting for a quota is due then)
-CLAIM = f"""
+#: A pending task that is due ($6: now by the dispatcher's clock; a task waiting for a quota is due then).
+_CLAIMABLE = f"status = '{PENDING}' AND (resume_at IS NULL OR resume_at <= $6)"
+# {where}: which rows to take (CLAIM_SQLITE, CLAIM_PG)
+_CLAIM = f"""
 UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, started_at = COALESCE(started_at, $4),
     updated_at = $4, seq = seq + 1, message = $5, resume_at = NULL
-WHERE {{pks}} AND status = '{PENDING}' AND (resume_at IS NULL OR resume_at <= $6)
+WHERE {{where}}
 RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
     progress, message"""
+CLAIM_SQLITE = _CLAIM.format(where=f"{in_list('sqlite', 'pk')} AND {_CLAIMABLE}")
 CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
-#: PostgreSQL: of the tasks asked for, those still pending that no other process is claiming right now
+#: PostgreSQL: of the tasks asked for, those still claimable that no other process is claiming right now
 #: (FOR UPDATE SKIP LOCKED: two processes after one task do not queue behind each other's row lock; the
-#: loser skips it at once, and the winner's UPDATE still requires it pending). As an ARRAY the subquery
-#: runs once, before the UPDATE looks rows up by pk: as ``pk IN (...)`` the plan PostgreSQL settled on
-#: after a few runs joined it against the whole table, and claims ran 15 times slower at 2,000 tasks.
+#: loser skips it at once). A row it returns is locked and was checked claimable in its newest version,
+#: so the UPDATE needs only its pk. Both look rows up by pk alone, on purpose:
+#: - as an ARRAY the subquery runs once, before the UPDATE: as ``pk IN (...)`` the plan PostgreSQL settled
+#:   on after a few runs joined it against the whole table (claims 15 times slower at 2,000 tasks);
+#: - the status test is wrapped in ``IS TRUE``, which no index can answer: as a plain condition the planner
+#:   (its statistics saying few rows are pending) walked every pending task by ix_tasks_status_user_pk
+#:   and filtered on pk, so a claim cost the length of the queue.
 _SKIP_LOCKED = f"""pk = ANY(ARRAY(
-    SELECT pk FROM tasks WHERE pk = ANY($1::bigint[]) AND status = '{PENDING}' FOR UPDATE SKIP LOCKED
+    SELECT pk FROM tasks WHERE pk = ANY($1::bigint[]) AND ({_CLAIMABLE}) IS TRUE FOR UPDATE SKIP LOCKED
 ))"""
-#: PostgreSQL: CLAIM with each claimed task's ``running`` event stored and notified, as one statement
-#: (no BEGIN and COMMIT: four round trips fewer). The event's data and its notification are built by the
-#: database, byte for byte as ``event_data`` and ``event_notification`` write them; $7 is the channel,
-#: $8 the notifying origin.
-CLAIM_PG = f"""
+#: PostgreSQL, the dispatcher's claim: for each user in $1 (user ids), that user's oldest claimable task
+#: that no other process is claiming right now. Processes that read the same queue heads at once take
+#: different tasks instead of one winning and the others reading the queue again: the one whose head
+#: another process holds takes the user's next task (ix_tasks_status_user_pk, in pk order).
+_SKIP_LOCKED_BY_USER = f"""pk = ANY(ARRAY(
+    SELECT head.pk FROM unnest($1::bigint[]) AS waiting(user_id)
+    CROSS JOIN LATERAL (
+        SELECT pk FROM tasks
+        WHERE status = '{PENDING}' AND user_id = waiting.user_id AND (resume_at IS NULL OR resume_at <= $6)
+        ORDER BY pk LIMIT 1 FOR UPDATE SKIP LOCKED
+    ) AS head
+))"""
+
+
+def _claim_pg(where: str) -> str:
+    """PostgreSQL: the claim with each claimed task's ``running`` event stored and notified, as one statement
+    (no BEGIN and COMMIT: four round trips fewer). The event's data and its notification are built by the
+    database, byte for byte as ``event_data`` and ``event_notification`` write them; $7 is the channel,
+    $8 the notifying origin."""
+    return f"""
 WITH claimed AS (
-    {CLAIM.format(pks=_SKIP_LOCKED).strip()},
+    {_CLAIM.format(where=where).strip()},
         {running_data_sql("id", "seq", "progress", "message", "attempt")} AS data
 ),
 stored AS (
@@ -171,6 +193,12 @@ stored AS (
     SELECT pk, seq, '{EventKind.STATUS}', data, $4 FROM claimed
 )
 SELECT claimed.*, pg_notify($7, {claim_payload_sql("$8", "id", "seq::text", "user_id::text", "data")}) FROM claimed"""
+
+
+#: $1: the pks to take.
+CLAIM_PG = _claim_pg(_SKIP_LOCKED)
+#: $1: the users to take a task of, one each.
+CLAIM_PG_BY_USER = _claim_pg(_SKIP_LOCKED_BY_USER)
 
 # --- a running task's writes: only while its owner holds it, at the seq it knows -------------
 

@@ -512,18 +512,36 @@ class TaskStore:
         """Atomically take several pending tasks in one transaction, in the order of ``pks``;
         those someone else took (or not due at ``due``, default now) are left out. Their
         ``running`` events are published in that order."""
+        return await self._claim(pks, "pk", owner, lease_seconds, due)
+
+    async def claim_heads(
+        self, heads: Sequence[tuple[int, int]], owner: str, lease_seconds: float, due: datetime | None = None
+    ) -> list[Claimed]:
+        """The dispatcher's claim of the queue heads it picked ((user, pk), in its order). On PostgreSQL,
+        where other processes claim too, each picked user's oldest claimable task that no other process
+        is taking right now: the head, or the user's next task while another process takes the head."""
+        if self.db.is_sqlite:  # one process: the heads are still the heads
+            return await self.claim_many([pk for _, pk in heads], owner, lease_seconds, due)
+        return await self._claim([user for user, _ in heads], "user_id", owner, lease_seconds, due)
+
+    async def _claim(
+        self, keys: list[int], by: str, owner: str, lease_seconds: float, due: datetime | None
+    ) -> list[Claimed]:
+        """``claim_many`` (``by`` "pk": the tasks ``keys``) or ``claim_heads`` on PostgreSQL (``by``
+        "user_id": a task of each user ``keys``), in the order of ``keys``."""
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
-        position = {pk: i for i, pk in enumerate(pks)}
+        position = {key: i for i, key in enumerate(keys)}
         out: list[tuple[Claimed, TaskEvent]] = []
         postgres = not self.db.is_sqlite
         async with self.db.raw_write(single_statement=postgres) as tx:
-            args: tuple[Any, ...] = (q.list_param(tx.dialect, pks), owner, lease, now, STARTED_MESSAGE, due or now)
+            args: tuple[Any, ...] = (q.list_param(tx.dialect, keys), owner, lease, now, STARTED_MESSAGE, due or now)
             if postgres:  # the events stored and notified by the same statement
-                rows = await tx.fetch(q.CLAIM_PG, *args, CHANNEL, self.origin)
+                claim = q.CLAIM_PG if by == "pk" else q.CLAIM_PG_BY_USER
+                rows = await tx.fetch(claim, *args, CHANNEL, self.origin)
             else:
-                rows = await tx.fetch(q.CLAIM.format(pks=q.in_list(tx.dialect, "pk")), *args)
-            for row in sorted(rows, key=lambda r: position[r["pk"]]):
+                rows = await tx.fetch(q.CLAIM_SQLITE, *args)
+            for row in sorted(rows, key=lambda r: position[r[by]]):
                 checkpoint = json_value(row["checkpoint"])
                 if checkpoint is None and row["retry_of"] is not None:
                     earlier = await tx.fetchrow(q.CHECKPOINT_OF, row["retry_of"])
@@ -618,12 +636,13 @@ class TaskStore:
         message: str,
         result: Any,
         usage: dict[str, int] | None,
-        apply: Callable[[AsyncSession], Awaitable[None]],
+        apply: Callable[[AsyncSession], Awaitable[None]] | None,
     ) -> TaskEvent:
         """Apply the result to the novel and mark the task completed, in one transaction; then publish.
 
         ``apply`` gets an ORM session that opens its transaction on first use; when
-        it touched nothing, the task row and its event are written on the raw driver.
+        it touched nothing (or there is no ``apply``), the task row and its event join
+        a group commit on the raw driver.
         """
         seq = task.seq + 1
         data = event_data(task.id, seq, TaskStatus.COMPLETED, 100, message, result=result)
@@ -635,7 +654,7 @@ class TaskStore:
             if not await self._write_with_event(tx, q.COMPLETE, args, event, now):
                 raise LeaseLost(task.id)
 
-        if await self.db.session_then_raw(apply, mark_completed):
+        if apply is not None and await self.db.session_then_raw(apply, mark_completed):
             self._publish(event)
         elif not await self._append(q.COMPLETE, args, event, now):  # nothing applied: it joins a group commit
             raise LeaseLost(task.id)

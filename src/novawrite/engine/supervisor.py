@@ -210,7 +210,7 @@ class Supervisor:
             if not picked:
                 return
             # in the order picked (their running events are published so too)
-            for task in await self.store.claim_many(picked, self.owner, self.settings.lease_seconds, due):
+            for task in await self.store.claim_heads(picked, self.owner, self.settings.lease_seconds, due):
                 self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
                 self._start(task)
 
@@ -222,8 +222,8 @@ class Supervisor:
         kind = self.kinds.get(task_type)
         return kind is not None and kind.batch
 
-    def _pick(self, heads: list[tuple[int, int]], running: dict[int, int], free: int) -> list[int]:
-        """Up to ``free`` pending pks from ``heads`` ((user, pk), oldest first within a user), round-robin over users.
+    def _pick(self, heads: list[tuple[int, int]], running: dict[int, int], free: int) -> list[tuple[int, int]]:
+        """Up to ``free`` of ``heads`` ((user, pk), oldest first within a user), round-robin over users.
 
         Users go in the order this process last served them: one it has never served
         first (among those, the one with the fewest tasks running anywhere, then the
@@ -236,7 +236,7 @@ class Supervisor:
             queues.setdefault(user, []).append(pk)
         order = sorted(queues, key=lambda u: (self._served.get(u, -1), running.get(u, 0), queues[u][0]))
         taken: dict[int, int] = {}
-        picked: list[int] = []
+        picked: list[tuple[int, int]] = []
         while len(picked) < free:
             progressed = False
             for user in order:
@@ -244,7 +244,7 @@ class Supervisor:
                     break
                 if not queues[user] or (cap is not None and running.get(user, 0) + taken.get(user, 0) >= cap):
                     continue
-                picked.append(queues[user].pop(0))
+                picked.append((user, queues[user].pop(0)))
                 taken[user] = taken.get(user, 0) + 1
                 progressed = True
             if not progressed:
@@ -402,9 +402,11 @@ class Supervisor:
         self, claimed: Claimed, kind: TaskKind, params: Any, result: Any, ctx: GenerationContext, message: str
     ) -> None:
         usage = ctx.usage.as_dict()  # zeros from a provider that reports none
+        apply = None
+        if (apply_result := kind.apply) is not None:
 
-        async def apply(session: Any) -> None:
-            await kind.apply(session, claimed.novel_id, params, result)
+            async def apply(session: Any) -> None:
+                await apply_result(session, claimed.novel_id, params, result)
 
         event = await self.store.complete(claimed, self.owner, message, result.model_dump(mode="json"), usage, apply)
         self.completed += 1

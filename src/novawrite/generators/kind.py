@@ -27,7 +27,8 @@ class TaskKind:
     params: type[BaseModel]
     result: type[BaseModel]
     generate: Callable[[GenerationContext], Awaitable[BaseModel]]
-    apply: ApplyFn
+    #: None: nothing to apply (the result is kept on the task), so no ORM session is opened.
+    apply: ApplyFn | None
     #: Streams text as ``chunk`` events (chapters).
     streams_text: bool = False
     #: True when a task is scoped to one chapter (params.chapter_id).

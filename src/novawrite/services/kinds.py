@@ -9,7 +9,6 @@ which knows no database) with the function that writes its result
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 from novawrite.generators import (
     batch,
@@ -32,10 +31,6 @@ from novawrite.services.apply.lists import (
 )
 from novawrite.services.apply.memory import apply_recaps
 from novawrite.services.apply.outline import apply_outline
-
-
-async def apply_nothing(session: Any, novel_id: int, params: Any, result: Any) -> None:
-    """A batch's result is the list of its children's chapters; each child applied its own."""
 
 
 def default_kinds(chapter_context_tokens: int = CONTEXT_BUDGET) -> dict[str, TaskKind]:
@@ -98,7 +93,7 @@ def default_kinds(chapter_context_tokens: int = CONTEXT_BUDGET) -> dict[str, Tas
             params=batch.WriteChaptersParams,
             result=batch.WriteChaptersResult,
             generate=batch.generate,
-            apply=apply_nothing,  # its children applied their chapters
+            apply=None,  # its children applied their chapters
             names_chapters=batch.chapters_named,
             batch=True,
         ),
