@@ -16,9 +16,7 @@ async def _pks(kit: Kit) -> list[int]:
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-async def test_a_head_another_process_is_claiming_gives_way_to_the_users_next_task(
-    kit: Kit, database_url: str
-) -> None:
+async def test_a_head_another_process_is_claiming_gives_way_to_the_users_next_task(kit: Kit, database_url: str) -> None:
     for novel_id in kit.novel_ids:
         await _insert(kit, novel_id)
     head, second, third = await _pks(kit)
@@ -27,22 +25,22 @@ async def test_a_head_another_process_is_claiming_gives_way_to_the_users_next_ta
         async with other.transaction():
             await other.execute("SELECT pk FROM tasks WHERE pk = $1 FOR UPDATE", head)
             assert await kit.store.claim_many([head], OWNER, 30.0) == []  # by pk: skipped, not waited for
-            (taken,) = await kit.store.claim_heads([(kit.user_id, head)], OWNER, 30.0)
+            (taken,) = await kit.store.claim_oldest([kit.user_id], OWNER, 30.0)
             assert taken.pk == second
             # the same user twice: the next task each time, never one that is taken
-            assert [t.pk for t in await kit.store.claim_heads([(kit.user_id, head)] * 2, OWNER, 30.0)] == [third]
+            assert [t.pk for t in await kit.store.claim_oldest([kit.user_id] * 2, OWNER, 30.0)] == [third]
         # the other process let the head go (its claim rolled back): it is this user's head again
-        (taken,) = await kit.store.claim_heads([(kit.user_id, head)], OWNER, 30.0)
+        (taken,) = await kit.store.claim_oldest([kit.user_id], OWNER, 30.0)
         assert taken.pk == head
     finally:
         await other.close()
 
 
-async def test_the_heads_picked_are_claimed_in_the_order_picked(kit: Kit) -> None:
+async def test_a_claim_takes_each_users_oldest_task(kit: Kit) -> None:
     for novel_id in kit.novel_ids:
         await _insert(kit, novel_id)
     first, second, _third = await _pks(kit)
-    claimed = await kit.store.claim_heads([(kit.user_id, first)], OWNER, 30.0)
+    claimed = await kit.store.claim_oldest([kit.user_id], OWNER, 30.0)
     assert [t.pk for t in claimed] == [first]
     assert claimed[0].user_id == kit.user_id and claimed[0].seq == 2
-    assert [t.pk for t in await kit.store.claim_heads([(kit.user_id, second)], OWNER, 30.0)] == [second]
+    assert [t.pk for t in await kit.store.claim_oldest([kit.user_id], OWNER, 30.0)] == [second]

@@ -116,7 +116,8 @@ def parse_notification(payload: str) -> Notification:
 
 
 class PgListener:
-    def __init__(self, url: str, store: TaskStore, wake: Callable[[], None]) -> None:
+    def __init__(self, url: str, store: TaskStore, wake: Callable[[int | None], None]) -> None:
+        """``wake(user_id)``: a task of that user became pending elsewhere (None: anything may have changed)."""
         self._dsn = asyncpg_dsn(url)
         self._store = store
         self._wake = wake
@@ -144,7 +145,7 @@ class PgListener:
     def _connected(self) -> None:
         # Whatever happened while we were not listening: wake the dispatcher, let go of
         # any cached task state, and (after a reconnect) catch every stream up.
-        self._wake()
+        self._wake(None)
         self._store.forget(None)
         if self._heard_at is not None:
             self._track(self._catch_up(self._heard_at - CATCH_UP_MARGIN), "listener catch-up")
@@ -159,7 +160,9 @@ class PgListener:
             self._store.forget(heard.task_id)
             return
         if heard.pending:
-            self._wake()  # submitted to another process, or given back (SIGTERM, sweep, quota): claim it now
+            # A new task (its first event) is its user's news; one given back (SIGTERM, sweep, a quota's
+            # wait, which also set the provider's not-before) may change anything the dispatcher read.
+            self._wake(heard.user_id if heard.seq == 1 else None)
         task_id, seq = heard.task_id, heard.seq
         if self._store.bus.watches(task_id, heard.user_id):
             event = heard.event()
@@ -183,7 +186,7 @@ class PgListener:
             return
         if published:
             log.info("event listener caught up on %d missed events", published)
-        self._wake()  # one of them may have been a task given back
+        self._wake(None)  # one of them may have been a task given back
 
     async def _relay(self, task_id: str, seq: int) -> None:
         try:

@@ -151,6 +151,14 @@ WHERE {{where}}
 RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
     progress, message"""
 CLAIM_SQLITE = _CLAIM.format(where=f"{in_list('sqlite', 'pk')} AND {_CLAIMABLE}")
+#: SQLite, the dispatcher's claim: the oldest claimable task of each user in $1 (a JSON array).
+CLAIM_SQLITE_BY_USER = _CLAIM.format(
+    where=f"""pk IN (
+    SELECT (
+        SELECT pk FROM tasks WHERE {_CLAIMABLE} AND user_id = waiting.value ORDER BY pk LIMIT 1
+    ) FROM json_each($1) AS waiting
+) AND {_CLAIMABLE}"""
+)
 CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
 #: PostgreSQL: of the tasks asked for, those still claimable that no other process is claiming right now
 #: (FOR UPDATE SKIP LOCKED: two processes after one task do not queue behind each other's row lock; the

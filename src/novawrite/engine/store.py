@@ -96,6 +96,17 @@ class _Write:
         return int(self.args[0])
 
 
+def _by_statement(group: Sequence[_Write]) -> list[list[_Write]] | None:
+    """The group's writes by statement, each statement's in order; None when a task comes twice
+    (its writes must then be committed in the order they came: ``_runs``)."""
+    if len({write.pk for write in group}) < len(group):
+        return None
+    runs: dict[str, list[_Write]] = {}
+    for write in group:
+        runs.setdefault(write.sql, []).append(write)
+    return list(runs.values())
+
+
 def _runs(group: Sequence[_Write]) -> list[list[_Write]]:
     """The group in order, cut where the statement changes or a task comes a second time."""
     runs: list[list[_Write]] = []
@@ -116,6 +127,10 @@ class DispatchView(NamedTuple):
     running: dict[int, int]  # how many tasks each of those users has running
     not_before: datetime | None  # the provider's quota ends then (None: never out of quota)
     resume_at: datetime | None  # the earliest resume_at of a pending task
+
+    def shows(self, user_id: int) -> bool:
+        """Whether the user is one of those waiting."""
+        return any(user == user_id for user, _ in self.heads)
 
 
 class _Held(NamedTuple):
@@ -296,6 +311,11 @@ class TaskStore:
                     async with self.db.raw_write() as tx:
                         matched = [await self._write_with_event(tx, w.sql, w.args, w.event, w.now) for w in group]
                     self._settle(group, matched)
+                elif (runs := _by_statement(group)) is not None:
+                    # Writes of different tasks: each statement's on a connection of its own, at once.
+                    outcomes = await asyncio.gather(*(self._commit_run_pg(run) for run in runs), return_exceptions=True)
+                    if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
+                        raise failed
                 else:
                     for run in _runs(group):
                         await self._commit_run_pg(run)
@@ -514,21 +534,19 @@ class TaskStore:
         ``running`` events are published in that order."""
         return await self._claim(pks, "pk", owner, lease_seconds, due)
 
-    async def claim_heads(
-        self, heads: Sequence[tuple[int, int]], owner: str, lease_seconds: float, due: datetime | None = None
+    async def claim_oldest(
+        self, users: Sequence[int], owner: str, lease_seconds: float, due: datetime | None = None
     ) -> list[Claimed]:
-        """The dispatcher's claim of the queue heads it picked ((user, pk), in its order). On PostgreSQL,
-        where other processes claim too, each picked user's oldest claimable task that no other process
-        is taking right now: the head, or the user's next task while another process takes the head."""
-        if self.db.is_sqlite:  # one process: the heads are still the heads
-            return await self.claim_many([pk for _, pk in heads], owner, lease_seconds, due)
-        return await self._claim([user for user, _ in heads], "user_id", owner, lease_seconds, due)
+        """The dispatcher's claim: for each of ``users``, in order, that user's oldest task that is
+        pending and due, and (PostgreSQL) that no other process is taking right now: while another
+        process takes a user's oldest task, this one takes the user's next. A user with none is left out."""
+        return await self._claim(list(users), "user_id", owner, lease_seconds, due)
 
     async def _claim(
         self, keys: list[int], by: str, owner: str, lease_seconds: float, due: datetime | None
     ) -> list[Claimed]:
-        """``claim_many`` (``by`` "pk": the tasks ``keys``) or ``claim_heads`` on PostgreSQL (``by``
-        "user_id": a task of each user ``keys``), in the order of ``keys``."""
+        """``claim_many`` (``by`` "pk": the tasks ``keys``) or ``claim_oldest`` (``by`` "user_id": a task
+        of each user ``keys``), in the order of ``keys``."""
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
         position = {key: i for i, key in enumerate(keys)}
@@ -540,7 +558,7 @@ class TaskStore:
                 claim = q.CLAIM_PG if by == "pk" else q.CLAIM_PG_BY_USER
                 rows = await tx.fetch(claim, *args, CHANNEL, self.origin)
             else:
-                rows = await tx.fetch(q.CLAIM_SQLITE, *args)
+                rows = await tx.fetch(q.CLAIM_SQLITE if by == "pk" else q.CLAIM_SQLITE_BY_USER, *args)
             for row in sorted(rows, key=lambda r: position[r[by]]):
                 checkpoint = json_value(row["checkpoint"])
                 if checkpoint is None and row["retry_of"] is not None:

@@ -36,7 +36,7 @@ from novawrite.engine.events import EventKind, TaskEvent
 from novawrite.engine.notify import PgListener
 from novawrite.engine.progress import TaskProgress
 from novawrite.engine.snapshot import NovelGone, load_novel_view
-from novawrite.engine.store import Claimed, LeaseLost, TaskStore
+from novawrite.engine.store import Claimed, DispatchView, LeaseLost, TaskStore
 from novawrite.generators.base import (
     GenerationContext,
     InvalidModelOutput,
@@ -54,6 +54,8 @@ log = logging.getLogger("novawrite.engine")
 SHUTDOWN = "shutdown"
 USER_CANCEL = "cancel"
 
+#: How long the dispatcher keeps its read of the queue at most (``Supervisor._fill_slots``).
+VIEW_SECONDS = 1.0
 DONE_MESSAGE = {"zh": "已完成", "en": "Done"}
 CANCELLED_MESSAGE = {"zh": "已取消", "en": "Cancelled"}
 
@@ -111,6 +113,9 @@ class Supervisor:
         self.clock: Callable[[], datetime] = utcnow
         #: When the dispatcher must look again without being woken (a quota's end), or None.
         self._due: datetime | None = None
+        #: The dispatcher's last read of the queue (None: read it again) and when it was read (monotonic).
+        self._view: DispatchView | None = None
+        self._view_read = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -124,7 +129,14 @@ class Supervisor:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
 
-    def wake(self) -> None:
+    def wake(self, user_id: int | None = None) -> None:
+        """Look at the queue: ``user_id`` has a new pending task (None: anything may have changed).
+
+        A user the dispatcher already sees waiting needs no new read: the claim takes that
+        user's oldest task whichever it is. Anyone else, or anything else, and it reads again.
+        """
+        if user_id is None or self._view is None or not self._view.shows(user_id):
+            self._view = None
         self._wake.set()
 
     async def stop(self) -> None:
@@ -188,9 +200,14 @@ class Supervisor:
     async def _fill_slots(self) -> None:
         """Claim pending tasks for the free slots, fairly, unless the provider is out of quota.
 
-        Each round is one read (``dispatch_view``): the waiting users' heads, and the provider's
-        not-before (set by any process) with the earliest ``resume_at``, which set ``_due``, when
-        to look again. The demo provider has no quota.
+        A read (``dispatch_view``) gives the waiting users with their oldest task, and the
+        provider's not-before (set by any process) with the earliest ``resume_at``, which set
+        ``_due``, when to look again. The demo provider has no quota. The read is kept for the
+        next slots while it accounts for the queue: this process's own claims and ends update its
+        running counts, a new task of a user it shows changes nothing a claim needs (the claim
+        takes the user's oldest), and it is read again when anything else happened (``wake``),
+        when a claim came back short (a user's queue ran out), or after ``VIEW_SECONDS`` (what
+        other processes run).
         """
         provider = "" if self.provider.is_demo else self.provider.name
         while not self._stopping:
@@ -198,21 +215,26 @@ class Supervisor:
             if free <= 0:
                 return  # a runner's end wakes the dispatcher again
             now = self.clock()
-            view = await self.store.dispatch_view(now, provider)  # one head per user: a round per slot at most
-            later = [t for t in (view.not_before, view.resume_at) if t is not None and t > now]
-            self._due = min(later) if later else None
+            view = self._view
+            if view is None or time.monotonic() - self._view_read > VIEW_SECONDS:
+                self._view = view = await self.store.dispatch_view(now, provider)
+                self._view_read = time.monotonic()
+                later = [t for t in (view.not_before, view.resume_at) if t is not None and t > now]
+                self._due = min(later) if later else None
             if view.not_before is not None and view.not_before > now:
                 return
-            heads, running, due = view.heads, view.running, now
-            if not heads:
-                return
-            picked = self._pick(heads, running, free)
+            picked = self._pick(view.heads, view.running, free)  # one user at most once: a round per slot
             if not picked:
                 return
+            users = [user for user, _ in picked]
             # in the order picked (their running events are published so too)
-            for task in await self.store.claim_heads(picked, self.owner, self.settings.lease_seconds, due):
+            claimed = await self.store.claim_oldest(users, self.owner, self.settings.lease_seconds, now)
+            for task in claimed:
                 self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
+                view.running[task.user_id] = view.running.get(task.user_id, 0) + 1
                 self._start(task)
+            if len(claimed) < len(users) and self._view is view:
+                self._view = None  # someone's queue ran out
 
     def slots_used(self) -> int:
         """Generation slots taken: a batch waiting for its children holds none (``TaskKind.batch``)."""
@@ -269,7 +291,9 @@ class Supervisor:
             if not self.runners:
                 self._idle.set()
                 self._busy.clear()
-            self.wake()
+            if (view := self._view) is not None and view.running.get(claimed.user_id):
+                view.running[claimed.user_id] -= 1
+            self._wake.set()  # a free slot: the queue as the view has it
 
         task.add_done_callback(done)
 
@@ -452,6 +476,7 @@ class Supervisor:
             usage=usage,
         )
         self._published(event, claimed)
+        self.wake()  # the provider's not-before, and the task pending again: read the queue again
 
     async def _settle_stopped(
         self, claimed: Claimed, progress: TaskProgress, reason: str, language: str, usage: Any

@@ -255,7 +255,7 @@ class Tasks:
                 if not tries_left:
                     raise
                 # The active task it collided with finished in the meantime: try again.
-        self.supervisor.wake()  # the store published the task's first event
+        self.supervisor.wake(user_id)  # the store published the task's first event
         log.info("task=%s type=%s user=%s status=pending attempt=%s", task_id, kind.task_type, user_id, attempt)
         return {
             "id": task_id,
