@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import median, table
+from bench.common import core_busy_seconds, median, table
 from bench.engine_kit import NullProvider, bounded, fresh_database, run, running_engine, seed_novels
 from novawrite.db.engine import Database
 from novawrite.db.models import Task, TaskEvent, TaskStatus
@@ -44,6 +44,7 @@ class WorkerResult:
     finished: float  # time.time() when its last completion arrived
     ran: int  # tasks this process ran (claimed and completed)
     cpu_seconds: float
+    machine_busy: tuple[float, float]  # the machine's busy CPU seconds (all cores) at start and finish
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class ClusterTrial:
     seconds: float
     ran: tuple[int, ...]  # tasks each process ran
     cpu_seconds: float  # all workers' CPU time
+    machine_busy: float  # the share of the machine's cores busy (anything but idle and iowait), 0 to 1
 
     @property
     def per_second(self) -> float:
@@ -90,16 +92,16 @@ async def _work(url: str, targets: list[tuple[int, int]], concurrency: int, tota
                 for user, count in owned.items()
             ]
             await asyncio.to_thread(barrier.wait, READY_TIMEOUT)
-            started, cpu = time.time(), time.process_time()
+            started, cpu, busy = time.time(), time.process_time(), machine_busy_seconds()
             everything = asyncio.gather(*readers)
             for user_id, novel_id in targets:
                 await engine.tasks.submit(user_id, kind, NoopParams(novel_id=novel_id), None)
             await bounded(everything, TRIAL_TIMEOUT, f"{len(targets)} completions in process {os.getpid()}")
-            finished, cpu = time.time(), time.process_time() - cpu
+            finished, cpu, busy_after = time.time(), time.process_time() - cpu, machine_busy_seconds()
             # Stay up until every worker is done: a worker that stopped now would hand the
             # others' tasks it runs back to the queue (as SIGTERM does), and they would run twice.
             await asyncio.to_thread(barrier.wait, TRIAL_TIMEOUT)
-    return WorkerResult(started, finished, ran, cpu)
+    return WorkerResult(started, finished, ran, cpu, (busy, busy_after))
 
 
 async def _check(url: str, tasks: int) -> None:
@@ -149,9 +151,16 @@ def cluster_trial(processes: int, concurrency: int, tasks: int, users: int) -> C
                     worker.kill()
         run(_check(url, tasks))
     seconds = max(r.finished for r in results) - min(r.started for r in results)
+    first, last = min(results, key=lambda r: r.started), max(results, key=lambda r: r.finished)
+    busy = (last.machine_busy[1] - first.machine_busy[0]) / (seconds * (os.cpu_count() or 1))
     return ClusterTrial(
-        processes, tasks, seconds, tuple(sorted(r.ran for r in results)), sum(r.cpu_seconds for r in results)
+        processes, tasks, seconds, tuple(sorted(r.ran for r in results)), sum(r.cpu_seconds for r in results), busy
     )
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all the machine's cores have spent on anything but idle and iowait since boot."""
+    return sum(core_busy_seconds(core) for core in range(os.cpu_count() or 1))
 
 
 def measure(process_counts: list[int], concurrency: int, tasks: int, users: int, rounds: int) -> str:
@@ -176,6 +185,7 @@ def measure(process_counts: list[int], concurrency: int, tasks: int, users: int,
             " ".join(f"{t.per_second:,.0f}" for t in trials if t.processes == p),
             f"{rate[p] / base:.2f}",
             median([t.cpu_seconds / t.tasks * 1000 for t in trials if t.processes == p]),
+            f"{median([t.machine_busy for t in trials if t.processes == p]):.0%}",
             " / ".join(",".join(map(str, t.ran)) for t in trials if t.processes == p),
         )
         for p in process_counts
@@ -188,6 +198,7 @@ def measure(process_counts: list[int], concurrency: int, tasks: int, users: int,
             "each round",
             f"÷ {process_counts[0]} process(es)",
             "workers' CPU ms/task",
+            "machine's cores busy (workers, PostgreSQL, all)",
             "tasks each process ran, per round",
         ],
         rows,

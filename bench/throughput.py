@@ -2,7 +2,9 @@
 
 NovaWrite runs in this process: the real supervisor, store and ``Tasks.submit``
 (the service layer under ``POST /api/ai/...``, without HTTP), with a registered
-no-op kind whose run reports one progress event and applies nothing. Every task
+no-op kind whose run reports one progress event and has nothing to apply (no
+``apply``, as the batch kind: its completion opens no ORM session; until
+2026-12-05 it had an empty one: its cost is in bench/results/README.md). Every task
 stores four events (pending, running, progress, completed) and every one of them
 is published on the bus, where one reader per user (as ``GET /api/events``
 would) counts the completions: the clock runs from the first submit until the
