@@ -69,6 +69,8 @@ class Settings:
     secret_key: str | None = None
 
     max_concurrency: int = 5
+    #: Generations running at once over every process on the database (None: only each process's cap).
+    max_concurrency_global: int | None = None
     #: None: no per-user cap, a lone author may use every slot (fairness orders users, see Supervisor._pick).
     max_running_per_user: int | None = None
     max_unfinished_per_user: int = 50
@@ -139,6 +141,7 @@ class Settings:
             database_url=env.get("NOVAWRITE_DATABASE_URL") or cls.database_url,
             secret_key=env.get("NOVAWRITE_SECRET_KEY") or None,
             max_concurrency=_int(env, "NOVAWRITE_MAX_CONCURRENCY", 5, minimum=1),
+            max_concurrency_global=_optional_int(env, "NOVAWRITE_MAX_CONCURRENCY_GLOBAL", minimum=1),
             max_running_per_user=_optional_int(env, "NOVAWRITE_MAX_RUNNING_PER_USER", minimum=1),
             max_unfinished_per_user=_int(env, "NOVAWRITE_MAX_UNFINISHED_PER_USER", 50, minimum=1),
             max_attempts=_int(env, "NOVAWRITE_MAX_ATTEMPTS", 3, minimum=1),

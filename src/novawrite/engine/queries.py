@@ -160,6 +160,11 @@ CLAIM_SQLITE_BY_USER = _CLAIM.format(
 ) AND {_CLAIMABLE}"""
 )
 CHECKPOINT_OF = "SELECT checkpoint FROM tasks WHERE id = $1"
+#: Generations running over the whole database (NOVAWRITE_MAX_CONCURRENCY_GLOBAL): batches hold no slot.
+RUNNING_GENERATIONS = f"SELECT count(*) FROM tasks WHERE status = '{RUNNING}' AND {_NOT_BATCH}"
+#: PostgreSQL: claims under a global cap take turns, cluster-wide, for the rest of their transaction.
+CLAIM_TURN = "SELECT pg_advisory_xact_lock($1)"
+CLAIM_TURN_KEY = 0x4E6F7661  # "Nova"
 #: PostgreSQL: of the tasks asked for, those still claimable that no other process is claiming right now
 #: (FOR UPDATE SKIP LOCKED: two processes after one task do not queue behind each other's row lock; the
 #: loser skips it at once). A row it returns is locked and was checked claimable in its newest version,

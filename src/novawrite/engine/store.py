@@ -532,18 +532,29 @@ class TaskStore:
         """Atomically take several pending tasks in one transaction, in the order of ``pks``;
         those someone else took (or not due at ``due``, default now) are left out. Their
         ``running`` events are published in that order."""
-        return await self._claim(pks, "pk", owner, lease_seconds, due)
+        return await self._claim(pks, "pk", owner, lease_seconds, due, None)
 
     async def claim_oldest(
-        self, users: Sequence[int], owner: str, lease_seconds: float, due: datetime | None = None
+        self,
+        users: Sequence[int],
+        owner: str,
+        lease_seconds: float,
+        due: datetime | None = None,
+        *,
+        cap: int | None = None,
     ) -> list[Claimed]:
         """The dispatcher's claim: for each of ``users``, in order, that user's oldest task that is
         pending and due, and (PostgreSQL) that no other process is taking right now: while another
-        process takes a user's oldest task, this one takes the user's next. A user with none is left out."""
-        return await self._claim(list(users), "user_id", owner, lease_seconds, due)
+        process takes a user's oldest task, this one takes the user's next. A user with none is left out.
+
+        With ``cap``, only as many as keep the generations running on the whole database at ``cap``
+        or fewer: on PostgreSQL such claims take turns across processes (an advisory lock held to
+        their commit), so two processes never both count the same free room.
+        """
+        return await self._claim(list(users), "user_id", owner, lease_seconds, due, cap)
 
     async def _claim(
-        self, keys: list[int], by: str, owner: str, lease_seconds: float, due: datetime | None
+        self, keys: list[int], by: str, owner: str, lease_seconds: float, due: datetime | None, cap: int | None
     ) -> list[Claimed]:
         """``claim_many`` (``by`` "pk": the tasks ``keys``) or ``claim_oldest`` (``by`` "user_id": a task
         of each user ``keys``), in the order of ``keys``."""
@@ -552,7 +563,14 @@ class TaskStore:
         position = {key: i for i, key in enumerate(keys)}
         out: list[tuple[Claimed, TaskEvent]] = []
         postgres = not self.db.is_sqlite
-        async with self.db.raw_write(single_statement=postgres) as tx:
+        async with self.db.raw_write(single_statement=postgres and cap is None) as tx:
+            if cap is not None:
+                if postgres:
+                    await tx.execute(q.CLAIM_TURN, q.CLAIM_TURN_KEY)
+                running = (await tx.fetchrow(q.RUNNING_GENERATIONS))[0]
+                keys = keys[: max(0, cap - running)]
+                if not keys:
+                    return []
             args: tuple[Any, ...] = (q.list_param(tx.dialect, keys), owner, lease, now, STARTED_MESSAGE, due or now)
             if postgres:  # the events stored and notified by the same statement
                 claim = q.CLAIM_PG if by == "pk" else q.CLAIM_PG_BY_USER

@@ -56,6 +56,8 @@ USER_CANCEL = "cancel"
 
 #: How long the dispatcher keeps its read of the queue at most (``Supervisor._fill_slots``).
 VIEW_SECONDS = 1.0
+#: How soon a dispatcher held back by NOVAWRITE_MAX_CONCURRENCY_GLOBAL looks again.
+CAPPED_RETRY_SECONDS = 0.5
 DONE_MESSAGE = {"zh": "已完成", "en": "Done"}
 CANCELLED_MESSAGE = {"zh": "已取消", "en": "Cancelled"}
 
@@ -228,13 +230,20 @@ class Supervisor:
                 return
             users = [user for user, _ in picked]
             # in the order picked (their running events are published so too)
-            claimed = await self.store.claim_oldest(users, self.owner, self.settings.lease_seconds, now)
+            cap = self.settings.max_concurrency_global
+            claimed = await self.store.claim_oldest(users, self.owner, self.settings.lease_seconds, now, cap=cap)
             for task in claimed:
                 self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
                 view.running[task.user_id] = view.running.get(task.user_id, 0) + 1
                 self._start(task)
-            if len(claimed) < len(users) and self._view is view:
-                self._view = None  # someone's queue ran out
+            if len(claimed) < len(users):
+                if self._view is view:
+                    self._view = None  # someone's queue ran out
+                if cap is not None:
+                    # Or the cluster is at its cap: a slot freed in another process wakes no one here.
+                    again = now + timedelta(seconds=CAPPED_RETRY_SECONDS)
+                    self._due = again if self._due is None else min(self._due, again)
+                    return
 
     def slots_used(self) -> int:
         """Generation slots taken: a batch waiting for its children holds none (``TaskKind.batch``)."""
