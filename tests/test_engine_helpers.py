@@ -85,7 +85,7 @@ def test_a_polled_task_s_headers_are_encoded_once_per_change() -> None:
 async def test_a_claims_event_and_notification_built_by_postgresql_are_the_ones_python_writes(
     postgres_url: str,
 ) -> None:
-    # CLAIM_PG builds the running event's data and its NOTIFY payload in SQL; they must be the
+    # The claim (CLAIM_PG) builds the running event's data and its NOTIFY payload in SQL; they must be the
     # bytes event_data() and event_notification() write (a message that needs escaping included).
     task, message = "0f8fad5b-d9cb-469f-a165-70867728950e", 'Started "now"\n\\ 开始'
     conn = await asyncpg.connect(asyncpg_dsn(postgres_url))

@@ -77,9 +77,7 @@ async def _claimed(kit: Kit) -> list[Claimed]:
     """One running task on each of the user's novels, claimed by ``OWNER``."""
     for n in kit.novel_ids:
         await _insert(kit, n)
-    async with kit.db.raw_read() as tx:
-        pks = [r[0] for r in await tx.fetch("SELECT pk FROM tasks ORDER BY pk")]
-    claimed = await kit.store.claim_many(pks, OWNER, 30.0)
+    claimed = [task for _ in kit.novel_ids for task in await kit.store.claim_oldest([kit.user_id], OWNER, 30.0)]
     assert len(claimed) == len(kit.novel_ids)
     return claimed
 
@@ -130,9 +128,7 @@ async def test_progress_of_several_tasks_is_one_transaction_and_a_lost_lease_fai
 
 async def test_a_writer_cancelled_while_its_group_commits_still_learns_its_seq(kit: Kit) -> None:
     await _insert(kit, kit.novel_ids[0])
-    async with kit.db.raw_read() as tx:
-        pk = (await tx.fetchrow("SELECT pk FROM tasks"))[0]
-    (task,) = await kit.store.claim_many([pk], OWNER, 30.0)
+    (task,) = await kit.store.claim_oldest([kit.user_id], OWNER, 30.0)
     writer = asyncio.ensure_future(kit.store.record(task, OWNER, EventKind.CHUNK, 5, "Writing", text="Once"))
     await asyncio.sleep(0)  # one turn: the write is queued, its drain not yet run
     writer.cancel()

@@ -150,9 +150,8 @@ UPDATE tasks SET status = '{RUNNING}', owner = $2, lease_expires_at = $3, starte
 WHERE {{where}}
 RETURNING pk, id, user_id, novel_id, task_type, params, attempt, seq, output, checkpoint, retry_of, started_at,
     progress, message"""
-CLAIM_SQLITE = _CLAIM.format(where=f"{in_list('sqlite', 'pk')} AND {_CLAIMABLE}")
-#: SQLite, the dispatcher's claim: the oldest claimable task of each user in $1 (a JSON array).
-CLAIM_SQLITE_BY_USER = _CLAIM.format(
+#: The dispatcher's claim on SQLite: the oldest claimable task of each user in $1 (a JSON array).
+CLAIM_SQLITE = _CLAIM.format(
     where=f"""pk IN (
     SELECT (
         SELECT pk FROM tasks WHERE {_CLAIMABLE} AND user_id = waiting.value ORDER BY pk LIMIT 1
@@ -165,40 +164,26 @@ RUNNING_GENERATIONS = f"SELECT count(*) FROM tasks WHERE status = '{RUNNING}' AN
 #: PostgreSQL: claims under a global cap take turns, cluster-wide, for the rest of their transaction.
 CLAIM_TURN = "SELECT pg_advisory_xact_lock($1)"
 CLAIM_TURN_KEY = 0x4E6F7661  # "Nova"
-#: PostgreSQL: of the tasks asked for, those still claimable that no other process is claiming right now
-#: (FOR UPDATE SKIP LOCKED: two processes after one task do not queue behind each other's row lock; the
-#: loser skips it at once). A row it returns is locked and was checked claimable in its newest version,
-#: so the UPDATE needs only its pk. Both look rows up by pk alone, on purpose:
-#: - as an ARRAY the subquery runs once, before the UPDATE: as ``pk IN (...)`` the plan PostgreSQL settled
-#:   on after a few runs joined it against the whole table (claims 15 times slower at 2,000 tasks);
-#: - the status test is wrapped in ``IS TRUE``, which no index can answer: as a plain condition the planner
-#:   (its statistics saying few rows are pending) walked every pending task by ix_tasks_status_user_pk
-#:   and filtered on pk, so a claim cost the length of the queue.
-_SKIP_LOCKED = f"""pk = ANY(ARRAY(
-    SELECT pk FROM tasks WHERE pk = ANY($1::bigint[]) AND ({_CLAIMABLE}) IS TRUE FOR UPDATE SKIP LOCKED
-))"""
-#: PostgreSQL, the dispatcher's claim: for each user in $1 (user ids), that user's oldest claimable task
-#: that no other process is claiming right now. Processes that read the same queue heads at once take
-#: different tasks instead of one winning and the others reading the queue again: the one whose head
-#: another process holds takes the user's next task (ix_tasks_status_user_pk, in pk order).
-_SKIP_LOCKED_BY_USER = f"""pk = ANY(ARRAY(
+#: The dispatcher's claim on PostgreSQL: for each user in $1 (user ids), that user's oldest claimable task
+#: that no other process is claiming right now (FOR UPDATE SKIP LOCKED), so processes that read the same
+#: queue at once take different tasks instead of one winning and the others reading the queue again. A
+#: row the subquery returns is locked and was checked claimable in its newest version, so the UPDATE
+#: needs only its pk; as an ARRAY the subquery runs once, before the UPDATE looks rows up by pk (as
+#: ``pk IN (...)`` the plan PostgreSQL settled on after a few runs joined it against the whole table, and
+#: claims ran 15 times slower at 2,000 tasks). The ``running`` event of each claimed task is stored and
+#: notified by the same statement (no BEGIN and COMMIT: four round trips fewer); its data and its
+#: notification are built by the database, byte for byte as ``event_data`` and ``event_notification``
+#: write them. $7 is the channel, $8 the notifying origin.
+_OLDEST_UNLOCKED = f"""pk = ANY(ARRAY(
     SELECT head.pk FROM unnest($1::bigint[]) AS waiting(user_id)
     CROSS JOIN LATERAL (
-        SELECT pk FROM tasks
-        WHERE status = '{PENDING}' AND user_id = waiting.user_id AND (resume_at IS NULL OR resume_at <= $6)
+        SELECT pk FROM tasks WHERE {_CLAIMABLE} AND user_id = waiting.user_id
         ORDER BY pk LIMIT 1 FOR UPDATE SKIP LOCKED
     ) AS head
 ))"""
-
-
-def _claim_pg(where: str) -> str:
-    """PostgreSQL: the claim with each claimed task's ``running`` event stored and notified, as one statement
-    (no BEGIN and COMMIT: four round trips fewer). The event's data and its notification are built by the
-    database, byte for byte as ``event_data`` and ``event_notification`` write them; $7 is the channel,
-    $8 the notifying origin."""
-    return f"""
+CLAIM_PG = f"""
 WITH claimed AS (
-    {_CLAIM.format(where=where).strip()},
+    {_CLAIM.format(where=_OLDEST_UNLOCKED).strip()},
         {running_data_sql("id", "seq", "progress", "message", "attempt")} AS data
 ),
 stored AS (
@@ -206,12 +191,6 @@ stored AS (
     SELECT pk, seq, '{EventKind.STATUS}', data, $4 FROM claimed
 )
 SELECT claimed.*, pg_notify($7, {claim_payload_sql("$8", "id", "seq::text", "user_id::text", "data")}) FROM claimed"""
-
-
-#: $1: the pks to take.
-CLAIM_PG = _claim_pg(_SKIP_LOCKED)
-#: $1: the users to take a task of, one each.
-CLAIM_PG_BY_USER = _claim_pg(_SKIP_LOCKED_BY_USER)
 
 # --- a running task's writes: only while its owner holds it, at the seq it knows -------------
 

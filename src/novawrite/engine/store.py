@@ -526,14 +526,6 @@ class TaskStore:
             time_value(quota[4]) if quota is not None else None,
         )
 
-    async def claim_many(
-        self, pks: list[int], owner: str, lease_seconds: float, due: datetime | None = None
-    ) -> list[Claimed]:
-        """Atomically take several pending tasks in one transaction, in the order of ``pks``;
-        those someone else took (or not due at ``due``, default now) are left out. Their
-        ``running`` events are published in that order."""
-        return await self._claim(pks, "pk", owner, lease_seconds, due, None)
-
     async def claim_oldest(
         self,
         users: Sequence[int],
@@ -543,24 +535,18 @@ class TaskStore:
         *,
         cap: int | None = None,
     ) -> list[Claimed]:
-        """The dispatcher's claim: for each of ``users``, in order, that user's oldest task that is
-        pending and due, and (PostgreSQL) that no other process is taking right now: while another
-        process takes a user's oldest task, this one takes the user's next. A user with none is left out.
+        """The dispatcher's claim, in one transaction: for each of ``users``, in order, that user's oldest
+        task that is pending and due at ``due`` (default now), and (PostgreSQL) that no other process is
+        taking right now: while another process takes a user's oldest task, this one takes the user's
+        next. A user with none is left out. The ``running`` events are published in that order.
 
         With ``cap``, only as many as keep the generations running on the whole database at ``cap``
         or fewer: on PostgreSQL such claims take turns across processes (an advisory lock held to
         their commit), so two processes never both count the same free room.
         """
-        return await self._claim(list(users), "user_id", owner, lease_seconds, due, cap)
-
-    async def _claim(
-        self, keys: list[int], by: str, owner: str, lease_seconds: float, due: datetime | None, cap: int | None
-    ) -> list[Claimed]:
-        """``claim_many`` (``by`` "pk": the tasks ``keys``) or ``claim_oldest`` (``by`` "user_id": a task
-        of each user ``keys``), in the order of ``keys``."""
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
-        position = {key: i for i, key in enumerate(keys)}
+        position = {user: i for i, user in enumerate(users)}
         out: list[tuple[Claimed, TaskEvent]] = []
         postgres = not self.db.is_sqlite
         async with self.db.raw_write(single_statement=postgres and cap is None) as tx:
@@ -568,16 +554,15 @@ class TaskStore:
                 if postgres:
                     await tx.execute(q.CLAIM_TURN, q.CLAIM_TURN_KEY)
                 running = (await tx.fetchrow(q.RUNNING_GENERATIONS))[0]
-                keys = keys[: max(0, cap - running)]
-                if not keys:
+                users = users[: max(0, cap - running)]
+                if not users:
                     return []
-            args: tuple[Any, ...] = (q.list_param(tx.dialect, keys), owner, lease, now, STARTED_MESSAGE, due or now)
+            args: tuple[Any, ...] = (q.list_param(tx.dialect, users), owner, lease, now, STARTED_MESSAGE, due or now)
             if postgres:  # the events stored and notified by the same statement
-                claim = q.CLAIM_PG if by == "pk" else q.CLAIM_PG_BY_USER
-                rows = await tx.fetch(claim, *args, CHANNEL, self.origin)
+                rows = await tx.fetch(q.CLAIM_PG, *args, CHANNEL, self.origin)
             else:
-                rows = await tx.fetch(q.CLAIM_SQLITE if by == "pk" else q.CLAIM_SQLITE_BY_USER, *args)
-            for row in sorted(rows, key=lambda r: position[r[by]]):
+                rows = await tx.fetch(q.CLAIM_SQLITE, *args)
+            for row in sorted(rows, key=lambda r: position[r["user_id"]]):
                 checkpoint = json_value(row["checkpoint"])
                 if checkpoint is None and row["retry_of"] is not None:
                     earlier = await tx.fetchrow(q.CHECKPOINT_OF, row["retry_of"])
