@@ -139,6 +139,38 @@ async def test_a_stream_skips_duplicates_and_fills_gaps_from_the_database(world:
     assert seqs(await rest(stream)) == [4, 5]
 
 
+def wire(event: TaskEvent | None) -> bytes:
+    return b"ping;" if event is None else f"{event.task_id}:{event.seq};".encode()
+
+
+def frames(item: object) -> list[str]:
+    """The (task:seq) frames of one joined item."""
+    assert isinstance(item, bytes), item
+    return [f for f in item.decode().split(";") if f]
+
+
+async def test_with_join_what_is_queued_goes_out_as_one_item(world: World) -> None:
+    """A reader behind its stream gets what has queued up as one item (one send): the replay at once,
+    then each wake-up's queued events, still without duplicates or gaps and ending at the terminal."""
+    bus = EventBus()
+    task_id = await world.running_task()
+    task_stream = world.streams(bus).task(world.user_id, task_id, 0, wire, b"".join)
+    assert frames(await anext(task_stream)) == [f"{task_id}:{seq}" for seq in (1, 2, 3)]  # the replay, one item
+    await world.finish(task_id)
+    _, stored = await world.services.tasks.replay(world.user_id, task_id, 0)
+    user_stream = world.streams(bus).user(
+        world.user_id, lambda i: b"" if isinstance(i, Snapshot) else wire(i), b"".join
+    )
+    assert await anext(user_stream) == b""  # the snapshot
+    for event in (stored[2], stored[3], stored[2], stored[4]):  # 3 again, 4, 3 again, 5
+        bus.publish(event)
+    # The task stream: 4 and 5 in one item, the repeats left out; then it ends at the terminal.
+    assert [frames(item) for item in await rest(task_stream)] == [[f"{task_id}:4", f"{task_id}:5"]]
+    # The user stream relays what it is given, the four at once.
+    assert frames(await anext(user_stream)) == [f"{task_id}:{seq}" for seq in (3, 4, 3, 5)]
+    await user_stream.aclose()  # type: ignore[attr-defined]
+
+
 async def test_the_user_stream_sends_a_snapshot_then_every_live_event_of_the_user(world: World) -> None:
     first = await world.running_task()
     stream = world.streams().user(world.user_id)

@@ -76,6 +76,12 @@ class Subscription:
         self._poked = True
         self._wake()
 
+    def ready(self) -> TaskEvent | None:
+        """The next event if one is queued, without waiting (None: none, or dropped)."""
+        if self.dropped or not self._queue:
+            return None
+        return self._queue.popleft()
+
     async def get(self, timeout: float | None = None) -> TaskEvent | None:
         """The next event, or None on timeout, poke, drop or close (check ``dropped``/``closed``).
 

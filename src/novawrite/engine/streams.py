@@ -118,31 +118,53 @@ class EventStreams:
     def task(self, user_id: int, task_id: str, after: int) -> AsyncIterator[TaskEvent | None]: ...
     @overload
     def task(
-        self, user_id: int, task_id: str, after: int, frame: Callable[[TaskEvent | None], F]
+        self,
+        user_id: int,
+        task_id: str,
+        after: int,
+        frame: Callable[[TaskEvent | None], F],
+        join: Callable[[list[F]], F] | None = None,
     ) -> AsyncIterator[F]: ...
-    def task(self, user_id: int, task_id: str, after: int, frame: Callable[[Any], Any] = _same) -> AsyncIterator[Any]:
+    def task(
+        self,
+        user_id: int,
+        task_id: str,
+        after: int,
+        frame: Callable[[Any], Any] = _same,
+        join: Callable[[list[Any]], Any] | None = None,
+    ) -> AsyncIterator[Any]:
         """The task's events with seq > ``after``: stored, then live, until its terminal event.
 
         ``frame`` turns each item into what the caller sends (the web layer: SSE bytes). Applied
         here rather than by an async generator around this one: every open stream holds each
-        generator of its chain, and one more is 0.4 KB per stream."""
-        return self._task(user_id, task_id, after, frame)
+        generator of its chain, and one more is 0.4 KB per stream. With ``join``, live events
+        that are already queued when the stream wakes (its reader is behind) go out as one
+        item, ``join`` of their frames: one send instead of one each."""
+        return self._task(user_id, task_id, after, frame, join)
 
     async def _task(
-        self, user_id: int, task_id: str, after: int, frame: Callable[[TaskEvent | None], F]
+        self,
+        user_id: int,
+        task_id: str,
+        after: int,
+        frame: Callable[[TaskEvent | None], F],
+        join: Callable[[list[F]], F] | None,
     ) -> AsyncIterator[F]:
         deadline = asyncio.get_running_loop().time() + self.max_seconds
         async with self.bus.task(task_id) as subscription:  # subscribe first, then replay
             row, stored = await read_to_the_end(self.reads.replay(user_id, task_id, after))
             finished = row.status in FINISHED_STATUSES
-            last = after
+            last, ended = after, False
+            replayed: list[F] = []
             for event in stored:
-                yield frame(event)
-                last = event.seq
-                if event.terminal:
-                    return
+                replayed.append(frame(event))
+                last, ended = event.seq, event.terminal
+                if ended:
+                    break
             del row, stored  # an open stream keeps only what it needs
-            if finished:
+            for item in _joined(replayed, join):
+                yield item
+            if finished or ended:
                 return
             clock = _Clock(subscription, deadline, self.ping_seconds)
             try:
@@ -154,19 +176,20 @@ class EventStreams:
                         clock.sent()
                         yield frame(PING)
                         continue
-                    if live.seq <= last:
-                        continue
-                    if live.seq > last + 1:  # published out of order: fill the gap from the database
-                        _, missing = await read_to_the_end(self.reads.replay(user_id, task_id, last))
-                        for earlier in missing:
-                            if earlier.seq < live.seq:
-                                clock.sent()
-                                yield frame(earlier)
-                                last = earlier.seq
-                    clock.sent()
-                    yield frame(live)
-                    last = live.seq
-                    if live.terminal:
+                    out: list[F] = []
+                    while live is not None and not ended:  # this event, then any already queued
+                        if live.seq > last:
+                            if live.seq > last + 1:  # published out of order: fill the gap from the database
+                                _, missing = await read_to_the_end(self.reads.replay(user_id, task_id, last))
+                                out.extend(frame(earlier) for earlier in missing if earlier.seq < live.seq)
+                            out.append(frame(live))
+                            last, ended = live.seq, live.terminal
+                        live = subscription.ready() if join is not None else None
+                    if out:
+                        clock.sent()
+                    for item in _joined(out, join):
+                        yield item
+                    if ended:
                         return
             finally:
                 clock.stop()
@@ -174,13 +197,19 @@ class EventStreams:
     @overload
     def user(self, user_id: int) -> AsyncIterator[Item]: ...
     @overload
-    def user(self, user_id: int, frame: Callable[[Item], F]) -> AsyncIterator[F]: ...
-    def user(self, user_id: int, frame: Callable[[Any], Any] = _same) -> AsyncIterator[Any]:
+    def user(
+        self, user_id: int, frame: Callable[[Item], F], join: Callable[[list[F]], F] | None = None
+    ) -> AsyncIterator[F]: ...
+    def user(
+        self, user_id: int, frame: Callable[[Any], Any] = _same, join: Callable[[list[Any]], Any] | None = None
+    ) -> AsyncIterator[Any]:
         """A snapshot of the user's active tasks, then the live events of all of the user's tasks
-        (``frame`` as for ``task``)."""
-        return self._user(user_id, frame)
+        (``frame`` and ``join`` as for ``task``)."""
+        return self._user(user_id, frame, join)
 
-    async def _user(self, user_id: int, frame: Callable[[Item], F]) -> AsyncIterator[F]:
+    async def _user(
+        self, user_id: int, frame: Callable[[Item], F], join: Callable[[list[F]], F] | None
+    ) -> AsyncIterator[F]:
         deadline = asyncio.get_running_loop().time() + self.max_seconds
         async with self.bus.user(user_id) as subscription:  # subscribe first: nothing falls between
             yield frame(Snapshot(await read_to_the_end(self.reads.active(user_id))))
@@ -191,9 +220,20 @@ class EventStreams:
                     if live is None and (subscription.dropped or subscription.closed):
                         return
                     clock.sent()
-                    yield frame(live)  # None: a ping
+                    if live is None or join is None:
+                        yield frame(live)  # None: a ping
+                        continue
+                    out = [frame(live)]
+                    while (queued := subscription.ready()) is not None:
+                        out.append(frame(queued))
+                    yield _joined(out, join)[0]
             finally:
                 clock.stop()
+
+
+def _joined(items: list[F], join: Callable[[list[F]], F] | None) -> list[F]:
+    """What goes out for ``items``: each on its own, or with ``join`` one item of them all."""
+    return [join(items)] if join is not None and len(items) > 1 else items
 
 
 class _Clock:

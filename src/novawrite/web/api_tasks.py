@@ -208,7 +208,7 @@ async def task_events(call: Call) -> Response:
     task_id, user_id = call.path_param("task_id"), call.user.id
     await call.services.tasks.poll(user_id, task_id)  # 404 before the stream starts
     place = streams.open(user_id)
-    return EventStream(streams.task(user_id, task_id, last_event_id(call.request), _frame), place)
+    return EventStream(streams.task(user_id, task_id, last_event_id(call.request), _frame, b"".join), place)
 
 
 @router.route(
@@ -221,7 +221,7 @@ async def task_events(call: Call) -> Response:
 async def user_events(call: Call) -> Response:
     streams: EventStreams = call.services.streams
     place = streams.open(call.user.id)
-    return EventStream(streams.user(call.user.id, _frame), place)
+    return EventStream(streams.user(call.user.id, _frame, b"".join), place)
 
 
 def last_event_id(request: Request) -> int:
