@@ -74,6 +74,8 @@ async def test_resume_after_every_event_equals_one_uninterrupted_read(servers: S
         full = await api.task_events(task_id)
         assert full.status == 200
         assert full.headers["content-type"].split(";")[0].strip() == "text/event-stream"
+        # The start went through every middleware (the body skips their send wrappers: SERVER_SEND).
+        assert full.headers["x-content-type-options"] == "nosniff" and full.headers["x-accel-buffering"] == "no"
         assert full.closed, "the stream must close after the terminal event"
         assert_complete_log(full.events, task_id)
         assert_progress_never_decreases(full.events)
@@ -211,6 +213,7 @@ async def test_user_stream_snapshot_then_two_concurrent_tasks(servers: Servers) 
             async with alice.open_stream("/api/events") as (response, items):
                 assert response.status_code == 200
                 assert response.headers["content-type"].split(";")[0].strip() == "text/event-stream"
+                assert response.headers["referrer-policy"] == "same-origin"
                 snapshot = await anext(items)
                 while snapshot.comment is not None:  # a ping before it would be allowed
                     snapshot = await anext(items)

@@ -18,6 +18,14 @@ SECURITY_HEADERS = (
 )
 
 
+#: The scope key under which the server's own ``send`` is kept for event streams (``api_tasks.EventStream``):
+#: a stream's body messages skip the send wrappers between here and the route, since every one of
+#: them (this one, Starlette's error and exception middleware) acts on the start message alone.
+#: A middleware that changes body messages (compression) would not see a stream's body; an event
+#: stream must not be compressed anyway.
+SERVER_SEND = "novawrite.server_send"
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,4 +40,5 @@ class SecurityHeaders:
                 message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
             await send(message)
 
+        scope[SERVER_SEND] = send
         await self.app(scope, receive, send_with_headers)
