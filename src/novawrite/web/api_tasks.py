@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import anyio
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -262,9 +262,9 @@ class EventStream(EventSourceResponse):
     catches up with Last-Event-ID when it reads again) ends the stream too, but not through
     sse-starlette's ``send_timeout``: that puts an anyio cancel scope around every send,
     16 of a delivery's 40 µs with 2,000 clients on one task (bench/results, 2026-12-05).
-    Here each send notes when it started, and one timer per stream looks every
-    ``send_timeout`` and at the deadline of the send in flight; a stalled send cancels the
-    stream's one cancel scope.
+    Here each send notes when it started and which task sends, and one timer per stream
+    looks every ``send_timeout`` and at the deadline of the send in flight; a stalled send
+    is cancelled and raises sse-starlette's ``SendTimeoutError``, as its own timeout would.
     """
 
     #: The response headers, the same for every stream: encoded once and shared (each stream
@@ -279,6 +279,7 @@ class EventStream(EventSourceResponse):
         self.place = place
         self.stall_seconds = send_timeout
         self._sending_since: float | None = None
+        self._sender: asyncio.Task[Any] | None = None
         self._stalled = False
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
@@ -286,13 +287,17 @@ class EventStream(EventSourceResponse):
         goes straight to the server's ``send`` when ``SecurityHeaders`` left it in the scope (3 of a
         delivery's 21 µs with 5,000 clients over two processes, measured)."""
         self._sending_since = self._loop.time()
+        self._sender = sender = asyncio.current_task()
         try:
             if self._server_send is not None and message["type"] == "http.response.body":
                 await self._server_send(message)
             else:
                 await send(message)
-        except BaseException:
+        except BaseException as exc:
             self._send_interrupted = True  # as sse-starlette's own: no closing send after a failed one
+            stalled = self._stalled and isinstance(exc, asyncio.CancelledError)
+            if stalled and sender is not None and sender.uncancel() == 0:  # the stall timer's cancel alone
+                raise SendTimeoutError() from None
             raise
         finally:
             self._sending_since = None
@@ -302,11 +307,10 @@ class EventStream(EventSourceResponse):
         self._server_send = scope.get(SERVER_SEND)
         self._timer = self._loop.call_later(self.stall_seconds, self._check_stall)
         try:
-            with anyio.CancelScope() as self._scope:
-                await super().__call__(scope, receive, send)
-            if self._stalled:
-                _quiet_cut_streams()
-                log.info("%s: the client read nothing for %s s, stream ended", scope["path"], self.stall_seconds)
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            _quiet_cut_streams()
+            log.info("%s: the client read nothing for %s s, stream ended", scope["path"], self.stall_seconds)
         finally:
             self._timer.cancel()
             if self.place is not None:
@@ -314,9 +318,9 @@ class EventStream(EventSourceResponse):
 
     def _check_stall(self) -> None:
         since, now = self._sending_since, self._loop.time()
-        if since is not None and now >= since + self.stall_seconds:
-            self._stalled = self._send_interrupted = True
-            self._scope.cancel()
+        if since is not None and now >= since + self.stall_seconds and self._sender is not None:
+            self._stalled = True
+            self._sender.cancel()
             return
         due = (now if since is None else since) + self.stall_seconds
         # a timer may fire up to the loop's clock resolution early: never re-armed for less than 10 ms
