@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,17 +47,25 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(tmp_path_factory.mktemp("e2e-server")) as started:
+        yield started
+
+
+@contextmanager
+def running_server(workdir: Path, **env: str) -> Iterator[Server]:
+    """``novawrite`` migrated and served from ``workdir`` (SQLite there), on the demo provider unless
+    ``env`` says otherwise."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"the browser tests need chromium at {CHROMIUM} in CI")
         pytest.skip(f"no chromium at {CHROMIUM}")
-    workdir = tmp_path_factory.mktemp("e2e-server")
     env = {
         **os.environ,
         "NOVAWRITE_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'db.sqlite'}",
         "NOVAWRITE_PROVIDER": "demo",
         "NOVAWRITE_DEMO_DELAY_MS": DEMO_DELAY_MS,
         "NOVAWRITE_SECRET_KEY": "e2e-test-secret-key-0123456789abcdef0123",
+        **env,
     }
     subprocess.run(
         [sys.executable, "-m", "novawrite", "db", "upgrade"],

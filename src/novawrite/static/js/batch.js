@@ -334,7 +334,7 @@ export class BatchPanel {
       return;
     }
     if (u.id === this.card.id) {
-      this.updateBatch(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error });
+      this.updateBatch(u.state);
       this.refresh(); // the batch moved on: a child started or ended
       return;
     }

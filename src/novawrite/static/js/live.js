@@ -295,18 +295,22 @@ function parse(text) {
 }
 
 /**
- * Normalise a live update about one task into {id, status, progress, message,
- * terminal: "completed"|"failed"|"cancelled"|null, task (when known in full)}.
+ * Normalise a live update about one task into {id, status, progress, message, event (the
+ * event's type, null for a polled task), task (when known in full), state (the task, or what
+ * an event says of it: what a card or row is updated with), data (an event's data)}.
  * Snapshots are not covered: they carry several tasks.
  */
 export function taskUpdate(update) {
   if (update.kind === "task") {
     const task = update.task;
-    return { id: String(task.id), status: task.status, progress: task.progress, message: task.message, task, event: null };
+    return { id: String(task.id), status: task.status, progress: task.progress, message: task.message, task, state: task, event: null };
   }
   if (update.kind === "event") {
     const d = update.data;
-    return { id: String(d.task_id), status: d.status, progress: d.progress, message: d.message, task: null, event: update.event, data: d };
+    // What the event says of the task, as much of a Task as a card needs: a requeue's status event
+    // carries the new attempt, and one waiting for a quota its resume_at.
+    const state = { status: d.status, progress: d.progress, message: d.message, error: d.error, attempt: d.attempt, resume_at: d.resume_at };
+    return { id: String(d.task_id), status: d.status, progress: d.progress, message: d.message, task: null, state, event: update.event, data: d };
   }
   return null;
 }

@@ -93,7 +93,7 @@ export class RecapPanel {
       if (u.task && recapsChapter(u.task, this.chapterId) && !this.running) this.follow(u.task);
       return;
     }
-    this.changed(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error }, u.event && isTerminal(u.event) ? u.event : u.status);
+    this.changed(u.state, u.event && isTerminal(u.event) ? u.event : u.status);
   }
 
   async changed(state, status) {

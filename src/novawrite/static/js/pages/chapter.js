@@ -317,7 +317,7 @@ function onLive(update) {
   } else if (update.kind === "task" && !isTerminal(u.status)) {
     follower.load(); // polling: no chunk events, fetch the text so far
   }
-  card.update(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error });
+  card.update(u.state);
   if (isTerminal(u.status)) finish(u.event && isTerminal(u.event) ? u.event : u.status);
 }
 

@@ -364,7 +364,7 @@ function onLive(update) {
     return;
   }
   const terminal = isTerminal(u.status) ? (u.event && isTerminal(u.event) ? u.event : u.status) : null;
-  onTaskState(u.id, u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error }, terminal);
+  onTaskState(u.id, u.state, terminal);
 }
 
 // --- the Generate dialog -------------------------------------------------------------

@@ -104,7 +104,7 @@ function onLive(update) {
   const row = rows.get(u.id);
   if (row) {
     // A filter on status: the row keeps showing where the task went.
-    row.update(u.task ?? { status: u.status, progress: u.progress, message: u.message, error: u.data?.error });
+    row.update(u.state);
   } else if (lookups.has(u.id)) {
     lookups.hold(u.id, update);
   } else if (!seen.has(u.id)) {
