@@ -99,9 +99,7 @@ class Subscription:
                     timer.cancel()
                 self._waiter = None
         self._poked = False
-        if self.dropped or not self._queue:
-            return None
-        return self._queue.popleft()
+        return self.ready()
 
 
 class _Subscribed:
