@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from novawrite.db.models import Task, TaskEvent, utcnow
+from novawrite.engine.store import Claimed
 from novawrite.generators.base import GenerationContext, RetryPolicy
 from novawrite.generators.kind import TaskKind
 from novawrite.providers.base import ProviderError
@@ -157,6 +159,17 @@ async def test_a_checkpoint_saved_while_text_is_stored_keeps_the_task(eng: Api, 
     # (LeaseLost), leaving it running until its lease expired (seen in the long-form churn).
     gate.chunks = ["one. ", "two. "]
     gate.checkpoint_while_flushing = True
+    store = eng.services.supervisor.store
+    save_checkpoint = store.save_checkpoint
+
+    async def after_the_text_is_stored(task: Claimed, owner: str, checkpoint: dict[str, object]) -> None:
+        # The losing order, forced: the checkpoint's write goes out with the seq it was called
+        # with, after any text write in flight has committed (it moves the seq on).
+        called_with = dataclasses.replace(task)
+        await store.drained()
+        await save_checkpoint(called_with, owner, checkpoint)
+
+    store.save_checkpoint = after_the_text_is_stored  # type: ignore[method-assign]
     h = await eng.register()
     novel = await eng.novel(h)
     task = await _submit(eng, h, novel["id"])
