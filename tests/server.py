@@ -133,6 +133,16 @@ class ServerProcess:
             assert self.process is not None
             self.process.send_signal(signal.SIGKILL)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process stops where it is (a VM frozen, a laptop asleep), holding its connections."""
+        assert self.process is not None and self.running
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     async def terminate(self, timeout: float = 15.0) -> tuple[int | None, float]:
         """SIGTERM; (exit code or None if still running after ``timeout``, seconds it took)."""
         assert self.process is not None

@@ -417,3 +417,62 @@ async def test_sigterm_one_of_three_its_tasks_go_on_at_once_on_the_others(server
         print(f"taken over {time.monotonic() - stopped:.2f} s after the SIGTERMed process exited")
         await wait_all_finished(api, timeout=30)
         await check_written_once(api, task_ids)
+
+
+async def test_a_process_paused_past_its_lease_stops_the_chapter_another_took_over(
+    servers: Servers, fake: FakeGemini, database_url: str
+) -> None:
+    # A long provider timeout: only the lease keeper can end A's silent model call within the test.
+    use_gemini(servers, fake)
+    quick = {"lease_seconds": LEASE, "sweep_seconds": SWEEP, "provider_timeout_seconds": 120}
+    a = await servers.start(**quick)
+    b: ServerProcess | None = None
+    async with api_on(a, "alice") as alice:
+        try:
+            novel_id, chapter_ids = await novel_with_chapters(alice, fake, 1)
+            fake.push(Stream(PIECES, delay=0.05, hang_after=4))  # A: four pieces, then an open, silent stream
+            task_id = await chapter_task(alice, novel_id, chapter_ids[0], target_words=2000)
+            head = "".join(PIECES[:4])
+
+            async def four_pieces_stored() -> bool:
+                rows = await query(database_url, "SELECT output FROM tasks WHERE id = $1", task_id)
+                return bool(rows[0]["output"] == head)
+
+            await until(four_pieces_stored, 15, "A streaming, its first four pieces stored")
+            assert fake.open_connections == 1
+            b = await servers.start(**quick)
+            fake.push(Stream(PIECES[4:], delay=0.3))  # B goes on from the stored text: about 2.4 s
+
+            a.pause()
+            runner = await wait_owner(database_url, task_id, [a, b])
+            if runner is a:  # still A's lease: wait for the takeover
+                await until(lambda: _owned_by(database_url, task_id, b, [a, b]), LEASE + SWEEP + MARGIN, "B takes over")
+            await fake.wait_until(lambda: fake.open_connections == 2, timeout=10)  # A's silent call, B's
+            abandoned = fake.abandoned
+
+            resumed = time.monotonic()
+            a.resume()
+            await fake.wait_until(lambda: fake.abandoned == abandoned + 1, timeout=2.0)
+            print(f"A closed its model call {time.monotonic() - resumed:.2f} s after it resumed")
+
+            alice.base_url = b.url
+            done = await alice.wait_task(task_id, timeout=30)
+            assert done["status"] == "completed" and done["attempt"] == 2, done
+            await check_written_once(alice, [task_id])  # the chunks add up to the text: A wrote nothing more
+            await check_nothing_stuck(database_url, [task_id])
+            log = (await stored_events(database_url, [task_id]))[task_id]
+            assert len(claims(log)) == 2 and len(requeues(log)) == 1, log
+            assert done["result"]["content"] == "".join(PIECES)
+            ran_on_a = [t for t in transitions(a) if t[0] == task_id and t[1] != "pending"]  # A took the submit
+            assert ran_on_a == [(task_id, "running", 1)], "A ended the task it had lost"
+            assert f"task={task_id} stopped: another process runs it now" in a.log_text()
+            assert [t for t in transitions(b) if t[0] == task_id] == [
+                (task_id, "running", 2),
+                (task_id, "completed", 2),
+            ]
+        finally:
+            a.resume()  # never leave a stopped process to the teardown
+
+
+async def _owned_by(database_url: str, task_id: str, process: ServerProcess, processes: list[ServerProcess]) -> bool:
+    return await owner_of(database_url, task_id, processes) is process

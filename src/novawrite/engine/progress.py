@@ -35,8 +35,10 @@ class TaskProgress:
         usage: Callable[[], dict[str, int] | None],
         flush_seconds: float = 0.25,
         flush_bytes: int = 2048,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._task = task
         self._owner = owner
         self._usage = usage
@@ -50,10 +52,13 @@ class TaskProgress:
         self._streaming = False  # text has come: writes keep to the flush schedule
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        # time.monotonic() of the last write: set as it starts and again once stored. Not the
-        # loop's clock: uvloop's is cached per loop iteration at millisecond resolution, and
+        # ``clock`` (time.monotonic) of the last write: set as it starts and again once stored. Not
+        # the loop's clock: uvloop's is cached per loop iteration at millisecond resolution, and
         # a write on SQLite takes less than that.
         self.last_write = -float("inf")
+        #: When the last write that was stored started: the task's lease runs from then (each
+        #: event write renews it), as the supervisor's lease keeper counts it.
+        self.confirmed = -float("inf")
         self.writes = 0
 
     async def update(self, percent: int, message: str) -> None:
@@ -62,7 +67,7 @@ class TaskProgress:
             return
         self.progress, self.message = percent, message
         self._progress_waiting = True
-        if self._pending or (self._streaming and time.monotonic() - self.last_write < self._flush_seconds):
+        if self._pending or (self._streaming and self._clock() - self.last_write < self._flush_seconds):
             self._schedule()  # the next write carries it, on the text's schedule
         else:
             await self.flush()
@@ -85,7 +90,7 @@ class TaskProgress:
     async def _flush_later(self) -> None:
         # A write in flight moves last_write on: wait again until flush_seconds after it.
         # The deadline moves with every write: there is no event to wait on.
-        while (wait := self.last_write + self._flush_seconds - time.monotonic()) > 0:  # noqa: ASYNC110
+        while (wait := self.last_write + self._flush_seconds - self._clock()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(wait)
         self._timer = None
         try:
@@ -119,7 +124,7 @@ class TaskProgress:
 
     async def _write(self, kind: EventKind, text: str | None) -> None:
         # with self._lock held
-        self.last_write = time.monotonic()  # a write in flight counts as recent
+        self.last_write = started = self._clock()  # a write in flight counts as recent
         self._progress_waiting = False  # every event carries the current progress
         try:
             await self._store.record(
@@ -129,7 +134,8 @@ class TaskProgress:
             self._progress_waiting = True
             raise
         self.writes += 1
-        self.last_write = time.monotonic()
+        self.confirmed = started
+        self.last_write = self._clock()
 
     def close(self) -> None:
         if self._timer is not None:

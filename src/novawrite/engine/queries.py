@@ -224,7 +224,8 @@ WHERE {MINE}
 RETURNING pk"""
 QUOTA_WAITED = f"SELECT quota_waited_seconds FROM tasks WHERE {MINE}"
 # {ids}: in_list(dialect, "id")
-RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}'"
+#: The tasks still ours come back: one left out was taken over (its lease had run out) or has ended.
+RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}' RETURNING id"
 CANCEL_REQUESTED = "SELECT id FROM tasks WHERE {ids} AND cancel_requested = $2"
 
 # --- provider quotas -------------------------------------------------------------------------

@@ -595,11 +595,13 @@ class TaskStore:
         self._publish(*(e for _, e in out))
         return [c for c, _ in out]
 
-    async def renew(self, owner: str, lease_seconds: float, task_ids: Sequence[str]) -> None:
+    async def renew(self, owner: str, lease_seconds: float, task_ids: Sequence[str]) -> set[str]:
+        """Renew the leases of those of ``task_ids`` that ``owner`` still runs; their ids."""
         async with self.db.raw_write(single_statement=True) as tx:
             renew = q.RENEW.format(ids=q.in_list(tx.dialect, "id"))
             lease = utcnow() + timedelta(seconds=lease_seconds)
-            await tx.execute(renew, q.list_param(tx.dialect, task_ids), lease, owner)
+            rows = await tx.fetch(renew, q.list_param(tx.dialect, task_ids), lease, owner)
+        return {row[0] for row in rows}
 
     async def cancel_requested(self, task_ids: Sequence[str]) -> list[str]:
         if not task_ids:

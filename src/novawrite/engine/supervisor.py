@@ -10,6 +10,17 @@ A runner is an asyncio task named after its task. Cancelling it stops the
 provider call (the HTTP stream closes with the task). Whatever ends a runner,
 its final status is written under ``asyncio.shield``: cancelled after a user's
 cancel, pending again after a shutdown, failed on an error.
+
+A runner holds its task by a lease (``lease_seconds``), renewed by each event it
+stores and by the lease keeper for quiet ones. Every write of a running task is
+guarded by its owner and seq, so a process whose task was taken over can write
+nothing more for it; the lease keeper also stops such a runner's work at once
+(``LEASE_LOST``): when a renewal finds the task no longer this process's (paused
+past its lease, it was taken over meanwhile), and when its lease has run out by
+this process's clock with nothing confirming it (cut off from the database: a
+survivor may take it over at any moment). A runner stopped so writes nothing:
+the task's new owner, or the sweep once its lease is past, carries it on from
+what was stored.
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ log = logging.getLogger("novawrite.engine")
 
 SHUTDOWN = "shutdown"
 USER_CANCEL = "cancel"
+LEASE_LOST = "lease lost"
 
 #: How long the dispatcher keeps its read of the queue at most (``Supervisor._fill_slots``).
 VIEW_SECONDS = 1.0
@@ -74,9 +86,17 @@ def quota_message(language: str, resume_at: datetime) -> str:
 class Runner:
     claimed: Claimed
     task: asyncio.Task[None]
+    #: When the lease was last confirmed by the claim or a renewal (the supervisor's ``monotonic``);
+    #: the progress reporter's ``confirmed`` counts too (each event write renews the lease).
+    confirmed: float
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
     progress: TaskProgress | None = None
+    #: Inside the kind's ``generate``: the only time the lease keeper stops it (its end writes are its own).
+    generating: bool = False
+
+    def lease_confirmed(self) -> float:
+        return max(self.confirmed, self.progress.confirmed if self.progress is not None else self.confirmed)
 
 
 class Supervisor:
@@ -110,9 +130,13 @@ class Supervisor:
         self._turn = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
         self.completed = 0
+        #: Lease renewals the database did not answer in time (or refused).
+        self.renewals_failed = 0
         self.listener: PgListener | None = None
         #: The clock quota waits are measured on (tests set their own).
         self.clock: Callable[[], datetime] = utcnow
+        #: The clock leases are counted on, here and by each runner's progress reporter (tests move it on).
+        self.monotonic: Callable[[], float] = time.monotonic
         #: When the dispatcher must look again without being woken (a quota's end), or None.
         self._due: datetime | None = None
         #: The dispatcher's last read of the queue (None: read it again) and when it was read (monotonic).
@@ -167,7 +191,7 @@ class Supervisor:
     def cancel_local(self, task_id: str) -> bool:
         """Cancel a task this process runs; False when it runs elsewhere (or not at all)."""
         runner = self.runners.get(task_id)
-        if runner is None:
+        if runner is None or runner.stop_reason == LEASE_LOST:  # its new owner sees the cancel flag
             return False
         runner.stop_reason = USER_CANCEL
         runner.task.cancel()
@@ -231,11 +255,12 @@ class Supervisor:
             users = [user for user, _ in picked]
             # in the order picked (their running events are published so too)
             cap = self.settings.max_concurrency_global
+            asked = self.monotonic()  # the leases run from no earlier than this
             claimed = await self.store.claim_oldest(users, self.owner, self.settings.lease_seconds, now, cap=cap)
             for task in claimed:
                 self._served[task.user_id] = next(self._turn)  # in the order picked: ties stay fair next time
                 view.running[task.user_id] = view.running.get(task.user_id, 0) + 1
-                self._start(task)
+                self._start(task, asked)
             if len(claimed) < len(users):
                 if self._view is view:
                     self._view = None  # someone's queue ran out
@@ -282,11 +307,11 @@ class Supervisor:
                 break
         return picked
 
-    def _start(self, claimed: Claimed) -> None:
+    def _start(self, claimed: Claimed, confirmed: float) -> None:
         self._idle.clear()
         self._busy.set()
         task = asyncio.create_task(self._run(claimed), name=f"task {claimed.id}")
-        self.runners[claimed.id] = Runner(claimed, task)
+        self.runners[claimed.id] = Runner(claimed, task, confirmed)
         log.info(
             "task=%s type=%s user=%s status=running attempt=%s",
             claimed.id,
@@ -309,33 +334,72 @@ class Supervisor:
     # --- leases and recovery ------------------------------------------------------------
 
     async def _maintain(self) -> None:
-        """While tasks run: renew their leases and pick up cancels made in other processes."""
+        """While tasks run: keep their leases and pick up cancels made in other processes."""
         renew_every = self.settings.lease_seconds / 3
-        last_renew = time.monotonic()
+        last_renew = self.monotonic()
         while True:
             await self._busy.wait()  # idle: no timer at all
             await asyncio.sleep(min(1.0, renew_every))
             if not self.runners:
                 continue
+            if self.monotonic() - last_renew >= renew_every:
+                last_renew = self.monotonic()
+                await self.keep_leases(renew_every)
+            else:
+                self._stop_expired()
             try:
-                if time.monotonic() - last_renew >= renew_every:
-                    await self._renew(renew_every)
-                    last_renew = time.monotonic()
-                for task_id in await self.store.cancel_requested(list(self.runners)):
-                    self.cancel_local(task_id)
+                async with asyncio.timeout(renew_every):  # cut off from the database: the next turn still comes
+                    cancelled = await self.store.cancel_requested(list(self.runners))
             except Exception:
-                log.exception("lease upkeep failed")
+                log.exception("could not read the cancels made elsewhere")
+                continue
+            for task_id in cancelled:
+                self.cancel_local(task_id)
 
-    async def _renew(self, renew_every: float) -> None:
-        """Renew the leases of the running tasks that stored no event lately (each event write renews its own)."""
-        now = time.monotonic()  # the progress reporters' clock
+    async def keep_leases(self, renew_every: float) -> None:
+        """One turn of the lease keeper: renew the leases of the runners that stored no event lately (each
+        event write renews its own) and stop those it finds taken over; when the database does not answer
+        in time, stop those whose lease has run out by this process's clock."""
+        now = self.monotonic()
+        expired = now - self.settings.lease_seconds
         quiet = [
             task_id
             for task_id, runner in self.runners.items()
-            if runner.progress is None or now - runner.progress.last_write >= renew_every
+            if runner.progress is None
+            or now - runner.progress.last_write >= renew_every
+            or runner.lease_confirmed() <= expired
         ]
-        if quiet:
-            await self.store.renew(self.owner, self.settings.lease_seconds, quiet)
+        if not quiet:
+            return
+        try:
+            async with asyncio.timeout(renew_every):
+                renewed = await self.store.renew(self.owner, self.settings.lease_seconds, quiet)
+        except Exception:
+            log.exception("could not renew the leases of %d running tasks", len(quiet))
+            self.renewals_failed += 1
+            self._stop_expired()
+            return
+        for task_id in quiet:
+            if (runner := self.runners.get(task_id)) is None:
+                continue
+            if task_id in renewed:
+                runner.confirmed = max(runner.confirmed, now)
+            else:
+                self._lose(runner, "another process runs it now")
+
+    def _stop_expired(self) -> None:
+        """Stop each runner whose lease has run out by this process's clock: another process may take it over."""
+        deadline = self.monotonic() - self.settings.lease_seconds
+        for runner in list(self.runners.values()):
+            if runner.lease_confirmed() <= deadline:
+                self._lose(runner, f"its lease ran out ({self.settings.lease_seconds:g} s) with nothing to renew it")
+
+    def _lose(self, runner: Runner, why: str) -> None:
+        if not runner.generating or runner.stop_reason is not None:
+            return  # not started yet, or already ending: its end writes are guarded like any other
+        log.warning("task=%s stopped: %s; this process writes nothing more for it", runner.claimed.id, why)
+        runner.stop_reason = LEASE_LOST
+        runner.task.cancel()
 
     async def _sweep(self) -> None:
         try:
@@ -371,6 +435,7 @@ class Supervisor:
             usage=current_usage,
             flush_seconds=self.settings.chunk_flush_seconds,
             flush_bytes=self.settings.chunk_flush_bytes,
+            clock=self.monotonic,
         )
         runner = self.runners.get(claimed.id)
         if runner is not None:
@@ -394,12 +459,20 @@ class Supervisor:
                 resume_text=claimed.output if kind.streams_text else "",
                 children=children,
             )
-            result = await kind.generate(ctx)
+            if runner is not None:
+                runner.generating = True
+            try:
+                result = await kind.generate(ctx)
+            finally:
+                if runner is not None:
+                    runner.generating = False
             await progress.flush()
             await asyncio.shield(self._complete(claimed, kind, params, result, ctx, DONE_MESSAGE.get(language, "Done")))
         except asyncio.CancelledError:
             runner = self.runners.get(claimed.id)
             reason = runner.stop_reason if runner is not None else SHUTDOWN
+            if reason == LEASE_LOST:
+                raise  # no end to write: the task is not this process's any more (or soon will not be)
             if reason == USER_CANCEL and children is not None:
                 await asyncio.shield(self._cancel_children(claimed, children))
             await asyncio.shield(self._settle_stopped(claimed, progress, reason or SHUTDOWN, language, current_usage()))
