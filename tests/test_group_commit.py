@@ -137,3 +137,18 @@ async def test_a_writer_cancelled_while_its_group_commits_still_learns_its_seq(k
     assert task.seq == 3  # the write went through, and the runner knows it
     row = await kit.store.row(task.id)
     assert row is not None and row.seq == 3 and row.output == "Once"
+
+
+async def test_a_progress_write_never_moves_a_renewed_lease_back(kit: Kit) -> None:
+    # A progress write's lease is fixed when it is queued; a renewal may commit before it does.
+    task = (await _claimed(kit))[0]
+    renewed = await kit.store.renew(OWNER, 3600.0, [task.id])
+    assert renewed == {task.id}
+    before = await _lease(kit, task.pk)
+    await kit.store.record(task, OWNER, EventKind.PROGRESS, 10, "still writing")  # its lease: now + 30 s
+    assert await _lease(kit, task.pk) == before
+
+
+async def _lease(kit: Kit, pk: int) -> object:
+    async with kit.db.read() as conn:
+        return (await conn.execute(text("SELECT lease_expires_at FROM tasks WHERE pk = :pk"), {"pk": pk})).scalar_one()

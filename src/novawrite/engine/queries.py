@@ -195,8 +195,16 @@ SELECT claimed.*, pg_notify($7, {claim_payload_sql("$8", "id", "seq::text", "use
 # --- a running task's writes: only while its owner holds it, at the seq it knows -------------
 
 MINE = f"pk = $1 AND owner = $2 AND status = '{RUNNING}' AND seq = $3"
+
+
+def _later(lease: str) -> str:
+    """The later of the stored lease and ``lease``: a write that waited in a group commit never moves a
+    renewal's lease back."""
+    return f"CASE WHEN lease_expires_at > {lease} THEN lease_expires_at ELSE {lease} END"
+
+
 RECORD = f"""
-UPDATE tasks SET seq = $4, progress = $5, message = $6, updated_at = $7, lease_expires_at = $8,
+UPDATE tasks SET seq = $4, progress = $5, message = $6, updated_at = $7, lease_expires_at = {_later("$8")},
     output = output || $9, usage = COALESCE($10, usage)
 WHERE {MINE}
 RETURNING pk"""
@@ -225,7 +233,8 @@ RETURNING pk"""
 QUOTA_WAITED = f"SELECT quota_waited_seconds FROM tasks WHERE {MINE}"
 # {ids}: in_list(dialect, "id")
 #: The tasks still ours come back: one left out was taken over (its lease had run out) or has ended.
-RENEW = f"UPDATE tasks SET lease_expires_at = $2 WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}' RETURNING id"
+RENEW = f"""
+UPDATE tasks SET lease_expires_at = {_later("$2")} WHERE {{ids}} AND owner = $3 AND status = '{RUNNING}' RETURNING id"""
 CANCEL_REQUESTED = "SELECT id FROM tasks WHERE {ids} AND cancel_requested = $2"
 
 # --- provider quotas -------------------------------------------------------------------------

@@ -633,13 +633,15 @@ class TaskStore:
         args = (task.pk, owner, task.seq, seq, progress, message, now, lease, text or "", json_text(usage))
         # A cancel (a user's, a batch's, a shutdown) landing while the write waits for its group
         # does not stop it: let it end and learn its seq, or the runner's last write (guarded
-        # by the seq) would find no task and leave it running.
+        # by the seq) would find no task and leave it running. Not for longer than a third of a
+        # lease, though: a runner stopped because the database does not answer must unwind.
         write = self._append(q.RECORD, args, event, now)
         try:
             stored = await asyncio.shield(write)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                if await write:
+                await asyncio.wait({write}, timeout=self.lease_seconds / 3)
+                if write.done() and write.result():
                     task.seq = seq
             raise
         if not stored:

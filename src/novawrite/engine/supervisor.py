@@ -26,6 +26,7 @@ what was stored.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -74,6 +75,15 @@ DONE_MESSAGE = {"zh": "已完成", "en": "Done"}
 CANCELLED_MESSAGE = {"zh": "已取消", "en": "Cancelled"}
 
 
+def lease_clock() -> Callable[[], float]:
+    """Seconds that go on while the machine sleeps (Linux's CLOCK_BOOTTIME; elsewhere time.monotonic):
+    a lease runs out while a laptop is suspended, and another process may take the task over meanwhile."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return time.monotonic
+    return functools.partial(time.clock_gettime, boottime)
+
+
 def quota_message(language: str, resume_at: datetime) -> str:
     """The message of a task waiting for its provider's quota (the time in UTC)."""
     when = resume_at.strftime("%Y-%m-%d %H:%M UTC")
@@ -94,6 +104,8 @@ class Runner:
     progress: TaskProgress | None = None
     #: Inside the kind's ``generate``: the only time the lease keeper stops it (its end writes are its own).
     generating: bool = False
+    #: The ``lease_confirmed`` at the tick that found the lease running out (``Supervisor._check_leases``).
+    lease_warned: float | None = None
 
     def lease_confirmed(self) -> float:
         return max(self.confirmed, self.progress.confirmed if self.progress is not None else self.confirmed)
@@ -130,13 +142,11 @@ class Supervisor:
         self._turn = itertools.count()
         self._background: set[asyncio.Task[None]] = set()
         self.completed = 0
-        #: Lease renewals the database did not answer in time (or refused).
-        self.renewals_failed = 0
         self.listener: PgListener | None = None
         #: The clock quota waits are measured on (tests set their own).
         self.clock: Callable[[], datetime] = utcnow
         #: The clock leases are counted on, here and by each runner's progress reporter (tests move it on).
-        self.monotonic: Callable[[], float] = time.monotonic
+        self.monotonic: Callable[[], float] = lease_clock()
         #: When the dispatcher must look again without being woken (a quota's end), or None.
         self._due: datetime | None = None
         #: The dispatcher's last read of the queue (None: read it again) and when it was read (monotonic).
@@ -334,65 +344,69 @@ class Supervisor:
     # --- leases and recovery ------------------------------------------------------------
 
     async def _maintain(self) -> None:
-        """While tasks run: keep their leases and pick up cancels made in other processes."""
+        """While tasks run, every tick (a second, or a third of the lease if shorter): stop the runners whose
+        lease is out (``_check_leases``, which never waits on the database), then start the database's part
+        (``_upkeep``) unless the last one is still on its way and younger than a third of the lease."""
         renew_every = self.settings.lease_seconds / 3
-        last_renew = self.monotonic()
+        tick = min(1.0, renew_every)
+        upkeep: asyncio.Task[None] | None = None
+        upkeep_started = 0.0
         while True:
             await self._busy.wait()  # idle: no timer at all
-            await asyncio.sleep(min(1.0, renew_every))
+            await asyncio.sleep(tick)
             if not self.runners:
                 continue
-            if self.monotonic() - last_renew >= renew_every:
-                last_renew = self.monotonic()
-                await self.keep_leases(renew_every)
-            else:
-                self._stop_expired()
-            try:
-                async with asyncio.timeout(renew_every):  # cut off from the database: the next turn still comes
-                    cancelled = await self.store.cancel_requested(list(self.runners))
-            except Exception:
-                log.exception("could not read the cancels made elsewhere")
-                continue
-            for task_id in cancelled:
-                self.cancel_local(task_id)
+            self._check_leases(tick)
+            if upkeep is None or upkeep.done() or self.monotonic() - upkeep_started >= renew_every:
+                upkeep = asyncio.create_task(self._upkeep(renew_every), name="lease upkeep")
+                upkeep_started = self.monotonic()
+                self._background.add(upkeep)
+                upkeep.add_done_callback(self._background.discard)
 
-    async def keep_leases(self, renew_every: float) -> None:
-        """One turn of the lease keeper: renew the leases of the runners that stored no event lately (each
-        event write renews its own) and stop those it finds taken over; when the database does not answer
-        in time, stop those whose lease has run out by this process's clock."""
+    def _check_leases(self, tick: float) -> None:
+        """Stop each runner whose lease runs out before the next tick by this process's clock, as it did at
+        the last tick, with nothing confirming it since (a renewal was started then): another process may
+        take its task over from then on."""
         now = self.monotonic()
-        expired = now - self.settings.lease_seconds
-        quiet = [
-            task_id
-            for task_id, runner in self.runners.items()
-            if runner.progress is None
-            or now - runner.progress.last_write >= renew_every
-            or runner.lease_confirmed() <= expired
-        ]
-        if not quiet:
-            return
+        for runner in list(self.runners.values()):
+            confirmed = runner.lease_confirmed()
+            if confirmed + self.settings.lease_seconds - tick > now:
+                continue
+            if runner.lease_warned == confirmed:
+                self._lose(runner, f"its lease ran out ({self.settings.lease_seconds:g} s) with nothing to renew it")
+            else:
+                runner.lease_warned = confirmed
+
+    async def _upkeep(self, renew_every: float) -> None:
+        """Renew the leases of the runners nothing confirmed for a third of the lease (each event write renews
+        its own), stopping those whose task is not this process's any more; pick up cancels made elsewhere.
+        Each read gives up after a third of the lease: a database that does not answer holds up nothing."""
+        now = self.monotonic()
+        runners = dict(self.runners)
+        quiet = [task_id for task_id, runner in runners.items() if now - runner.lease_confirmed() >= renew_every]
+        if quiet:
+            try:
+                async with asyncio.timeout(renew_every):
+                    renewed = await self.store.renew(self.owner, self.settings.lease_seconds, quiet)
+            except Exception:
+                log.warning("could not renew the leases of %d running tasks", len(quiet), exc_info=True)
+            else:
+                for task_id in quiet:
+                    runner = runners[task_id]
+                    if self.runners.get(task_id) is not runner:
+                        continue  # ended meanwhile (this process may even have claimed the task again)
+                    if task_id in renewed:
+                        runner.confirmed = max(runner.confirmed, now)
+                    else:
+                        self._lose(runner, "another process runs it now")
         try:
             async with asyncio.timeout(renew_every):
-                renewed = await self.store.renew(self.owner, self.settings.lease_seconds, quiet)
+                cancelled = await self.store.cancel_requested(list(self.runners))
         except Exception:
-            log.exception("could not renew the leases of %d running tasks", len(quiet))
-            self.renewals_failed += 1
-            self._stop_expired()
+            log.warning("could not read the cancels made elsewhere", exc_info=True)
             return
-        for task_id in quiet:
-            if (runner := self.runners.get(task_id)) is None:
-                continue
-            if task_id in renewed:
-                runner.confirmed = max(runner.confirmed, now)
-            else:
-                self._lose(runner, "another process runs it now")
-
-    def _stop_expired(self) -> None:
-        """Stop each runner whose lease has run out by this process's clock: another process may take it over."""
-        deadline = self.monotonic() - self.settings.lease_seconds
-        for runner in list(self.runners.values()):
-            if runner.lease_confirmed() <= deadline:
-                self._lose(runner, f"its lease ran out ({self.settings.lease_seconds:g} s) with nothing to renew it")
+        for task_id in cancelled:
+            self.cancel_local(task_id)
 
     def _lose(self, runner: Runner, why: str) -> None:
         if not runner.generating or runner.stop_reason is not None:
