@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from novawrite.db.models import Task, utcnow
 from novawrite.settings import Settings
 from tests.conftest import make_api
 from tests.engine_kit import wait_for_status
@@ -356,3 +359,41 @@ async def test_a_batch_killed_mid_chapter_carries_on_after_a_restart_writing_eac
             assert chapter["content"]
             revisions = (await api.get(f"/api/novels/{novel['id']}/chapters/{cid}/revisions")).json()
             assert revisions["items"] == [], f"chapter {cid} was written more than once"
+
+
+async def test_a_batch_taken_over_by_another_process_stops_here_and_leaves_its_chapter_running(env: Env) -> None:
+    # The batch's new owner adopts the chapter it finds running (test_leases.py has the rule for one task).
+    fake = env.fake
+    assert fake is not None
+    supervisor = env.api.services.supervisor
+    ahead = [0.0]
+    supervisor.monotonic = lambda: time.monotonic() + ahead[0]
+    ids = await env.chapter_ids()
+    fake.push(Hang())
+    batch = await env.submit(BATCH, chapter_ids=ids[:2], target_words=100)
+    kid: list[dict[str, Any]] = []
+
+    async def child_running() -> bool:
+        kid[:] = [k for k in await children(env, batch["id"]) if k["status"] == "running"]
+        return bool(kid) and fake.open_connections == 1
+
+    await until(child_running, timeout=20, what="a running child")
+    abandoned = fake.abandoned
+    async with env.api.services.db.write() as conn:
+        await conn.execute(
+            update(Task)
+            .where(Task.id == batch["id"])
+            .values(owner="survivor:1:abc", lease_expires_at=utcnow() + timedelta(hours=1))
+        )
+    ahead[0] = supervisor.settings.lease_seconds / 3  # a renewal of each quiet runner is due
+
+    async def batch_stopped() -> bool:
+        return batch["id"] not in supervisor.runners
+
+    await until(batch_stopped, timeout=5, what="the batch's runner stopped")
+    assert kid[0]["id"] in supervisor.runners and supervisor.runners[kid[0]["id"]].stop_reason is None
+    child = await env.task(kid[0]["id"])
+    assert child["status"] == "running" and fake.abandoned == abandoned and fake.open_connections == 1
+    assert (await env.task(batch["id"]))["status"] == "running"  # the survivor's now: nothing written here
+    r = await env.api.client.post(f"/api/tasks/{kid[0]['id']}/cancel", headers=env.headers)
+    assert r.status_code == 200, r.text
