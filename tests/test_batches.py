@@ -78,6 +78,21 @@ def calls_so_far(env: Env) -> int:
     return len(env.calls())
 
 
+async def batch_on_a_silent_chapter(env: Env, chapter_ids: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A batch whose first chapter's stream never answers, once that chapter runs: (the batch, [its chapter])."""
+    assert env.fake is not None
+    env.fake.push(Hang())
+    batch = await env.submit(BATCH, chapter_ids=chapter_ids, target_words=100)
+    kid: list[dict[str, Any]] = []
+
+    async def child_running() -> bool:
+        kid[:] = [k for k in await children(env, batch["id"]) if k["status"] == "running"]
+        return bool(kid)
+
+    await until(child_running, timeout=20, what="a running child")
+    return batch, kid
+
+
 async def test_a_batch_writes_its_chapters_in_reading_order_each_after_the_one_before(
     settings: Settings, gemini_server: AnsweringGemini
 ) -> None:
@@ -190,15 +205,7 @@ async def test_cancelling_the_running_chapter_cancels_the_batch(env: Env) -> Non
     fake = env.fake
     assert fake is not None
     ids = await env.chapter_ids()
-    fake.push(Hang())
-    batch = await env.submit(BATCH, chapter_ids=ids[:2], target_words=100)
-    kid: list[dict[str, Any]] = []
-
-    async def child_running() -> bool:
-        kid[:] = [k for k in await children(env, batch["id"]) if k["status"] == "running"]
-        return bool(kid)
-
-    await until(child_running, timeout=20, what="a running child")
+    batch, kid = await batch_on_a_silent_chapter(env, ids[:2])
     r = await env.api.client.post(f"/api/tasks/{kid[0]['id']}/cancel", headers=env.headers)
     assert r.status_code == 200, r.text
     done = await env.finish(batch, timeout=10)
@@ -368,16 +375,8 @@ async def test_a_batch_taken_over_by_another_process_stops_here_and_leaves_its_c
     supervisor = env.api.services.supervisor
     ahead = [0.0]
     supervisor.monotonic = lambda: time.monotonic() + ahead[0]
-    ids = await env.chapter_ids()
-    fake.push(Hang())
-    batch = await env.submit(BATCH, chapter_ids=ids[:2], target_words=100)
-    kid: list[dict[str, Any]] = []
-
-    async def child_running() -> bool:
-        kid[:] = [k for k in await children(env, batch["id"]) if k["status"] == "running"]
-        return bool(kid) and fake.open_connections == 1
-
-    await until(child_running, timeout=20, what="a running child")
+    batch, kid = await batch_on_a_silent_chapter(env, (await env.chapter_ids())[:2])
+    await fake.wait_until(lambda: fake.open_connections == 1, timeout=20)
     abandoned = fake.abandoned
     async with env.api.services.db.write() as conn:
         await conn.execute(
