@@ -202,8 +202,6 @@ async def test_cancelling_a_batch_cancels_its_running_chapter_and_starts_no_othe
 
 
 async def test_cancelling_the_running_chapter_cancels_the_batch(env: Env) -> None:
-    fake = env.fake
-    assert fake is not None
     ids = await env.chapter_ids()
     batch, kid = await batch_on_a_silent_chapter(env, ids[:2])
     r = await env.api.client.post(f"/api/tasks/{kid[0]['id']}/cancel", headers=env.headers)
