@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -51,21 +52,29 @@ async def kit(settings: Settings) -> AsyncIterator[Kit]:
 
 async def _insert(kit: Kit, novel_id: int, key: str | None = None) -> str:
     task_id = str(uuid.uuid4())
-    await kit.store.insert_task(
-        task_id=task_id,
-        user_id=kit.user_id,
-        novel_id=novel_id,
-        task_type="generate_outline",
-        scope=0,
-        message="Queued",
-        params={},
-        attempt=1,
-        retry_of=None,
-        idempotency_key=key,
-        request_hash=None,
-        now=utcnow(),
-    )
+    await _insert_task(kit, task_id, novel_id, idempotency_key=key)
     return task_id
+
+
+async def _insert_task(kit: Kit, task_id: str, novel_id: int, **fields: Any) -> StoredEvent | None:
+    """``store.insert_task`` of a new task (an outline unless ``fields`` say otherwise)."""
+    return await kit.store.insert_task(
+        **{
+            "task_id": task_id,
+            "user_id": kit.user_id,
+            "novel_id": novel_id,
+            "task_type": "generate_outline",
+            "scope": 0,
+            "message": "Queued",
+            "params": {},
+            "attempt": 1,
+            "retry_of": None,
+            "idempotency_key": None,
+            "request_hash": None,
+            "now": utcnow(),
+            **fields,
+        }
+    )
 
 
 async def _stored_events(kit: Kit) -> int:
@@ -152,3 +161,26 @@ async def test_a_progress_write_never_moves_a_renewed_lease_back(kit: Kit) -> No
 async def _lease(kit: Kit, pk: int) -> object:
     async with kit.db.read() as conn:
         return (await conn.execute(text("SELECT lease_expires_at FROM tasks WHERE pk = :pk"), {"pk": pk})).scalar_one()
+
+
+async def test_a_batch_that_lost_its_lease_queues_no_child(kit: Kit) -> None:
+    batch = (await _claimed(kit))[0]
+
+    async def child(scope: int) -> StoredEvent | None:
+        return await _insert_task(
+            kit,
+            str(uuid.uuid4()),
+            batch.novel_id,
+            task_type="write_chapter_content",
+            scope=scope,
+            parent_id=batch.id,
+            parent_owner=OWNER,
+        )
+
+    assert await child(1) is not None
+    async with kit.db.write() as conn:  # another process took the batch over
+        await conn.execute(text("UPDATE tasks SET owner = 'survivor:1:abc' WHERE pk = :pk"), {"pk": batch.pk})
+    assert await child(2) is None
+    async with kit.db.read() as conn:
+        scopes = (await conn.execute(text("SELECT scope FROM tasks WHERE parent_id = :id"), {"id": batch.id})).all()
+    assert [s for (s,) in scopes] == [1]

@@ -1,7 +1,9 @@
 """A batch's children, as its generator reaches them (``generators.base.ChildTasks``).
 
 A child is queued by the store's own insert (the API's submit path, with
-``parent_id``), so it is an ordinary task: it queues, is claimed fairly, streams
+``parent_id``), and only while the batch is still this process's (a batch runner
+paused past its lease, whose batch another process took over, queues nothing: it
+gets ``LeaseLost``), so it is an ordinary task: it queues, is claimed fairly, streams
 and is applied like any other. Waiting for its end listens on this process's bus
 (on PostgreSQL other processes' events are relayed onto it) and reads the child
 again at each terminal event, and at least every ``recheck`` seconds, so a missed
@@ -18,7 +20,7 @@ from novawrite.db import raw
 from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.bus import EventBus
 from novawrite.engine.events import TERMINAL_KINDS
-from novawrite.engine.store import Claimed, TaskStore
+from novawrite.engine.store import Claimed, LeaseLost, TaskStore
 from novawrite.generators.base import ChildEnd, TaskStopped
 from novawrite.providers.base import Usage
 
@@ -32,6 +34,7 @@ class StoreChildren:
         bus: EventBus,
         batch: Claimed,
         *,
+        owner: str,
         wake: Callable[[], None],
         cancel_local: Callable[[str], bool],
         recheck: float = 2.0,
@@ -40,6 +43,7 @@ class StoreChildren:
         self.bus = bus
         self.batch = batch
         self.batch_id = batch.id
+        self.owner = owner
         self._wake = wake
         self._cancel_local = cancel_local
         self._recheck = recheck
@@ -52,7 +56,7 @@ class StoreChildren:
     async def submit(self, task_type: str, scope: int, params: dict[str, object]) -> str:
         task_id = str(uuid.uuid4())
         try:
-            await self.store.insert_task(
+            inserted = await self.store.insert_task(
                 task_id=task_id,
                 user_id=self.batch.user_id,
                 novel_id=self.batch.novel_id,
@@ -66,12 +70,15 @@ class StoreChildren:
                 request_hash=None,
                 now=utcnow(),
                 parent_id=self.batch_id,
+                parent_owner=self.owner,
             )
         except raw.IntegrityError:
             active = await self.store.active_in_scope(self.batch.novel_id, task_type, scope)
             if active is None:
                 raise LookupError("the novel was deleted") from None
             raise TaskStopped("chapter_failed", f"Chapter {scope} is already being written by task {active}") from None
+        if inserted is None:
+            raise LeaseLost(self.batch_id)  # the batch is another process's now: it queues the chapter
         self.current = task_id
         self._wake()
         return task_id

@@ -88,6 +88,14 @@ _TASK_COLUMNS = """id, user_id, novel_id, task_type, scope, status, progress, me
     cancel_requested, idempotency_key, request_hash, seq, output, created_at, updated_at, parent_id"""
 _NEW_TASK = f"$1, $2, $3, $4, $5, '{PENDING}', 0, $6, $7, $8, $9, $10, $11, $12, 1, '', $13, $13, $14"
 INSERT_TASK = f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES ({_NEW_TASK}) RETURNING pk"
+#: A batch's child, made only while its batch ($14, again as $16: PostgreSQL gives a parameter one type)
+#: runs under its owner $15: a batch runner that lost its lease (paused while another process took the
+#: batch over) queues nothing more.
+INSERT_CHILD = f"""
+INSERT INTO tasks ({_TASK_COLUMNS})
+SELECT {_NEW_TASK}
+WHERE EXISTS (SELECT 1 FROM tasks WHERE id = $16 AND owner = $15 AND status = '{RUNNING}')
+RETURNING pk"""
 #: The same insert, made only if the user owns the novel ($3) and has fewer than $15 unfinished
 #: tasks: a submit's checks and its insert in one statement (SUBMIT_CHECKS says why when it is not made).
 INSERT_TASK_CHECKED = f"""

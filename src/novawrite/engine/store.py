@@ -394,12 +394,14 @@ class TaskStore:
         request_hash: str | None,
         now: datetime,
         parent_id: str | None = None,
+        parent_owner: str | None = None,
         max_unfinished: int | None = None,
     ) -> TaskEvent | None:
         """A new pending task and its first event (seq 1), in one transaction.
 
         With ``max_unfinished``, only if the user owns the novel and has fewer unfinished
-        tasks than that (None when not: ``submit_checks`` says why). Raises the driver's
+        tasks than that (None when not: ``submit_checks`` says why). With ``parent_owner``
+        (a batch's child), only while the batch runs under that owner (None when not). Raises the driver's
         ``IntegrityError`` when a unique index refuses it (one active task per kind and
         scope, one task per idempotency key).
         """
@@ -423,6 +425,9 @@ class TaskStore:
         )
         # Not a group commit: a submit's caller waits for it, and a group's extra turn of the
         # event loop slowed a stream of submits by a third (no-op tasks/s on PostgreSQL).
+        if parent_owner is not None:
+            child = (*args, parent_owner, parent_id)
+            return event if await self._write_now(q.INSERT_CHILD, child, event, now) else None
         if max_unfinished is None:
             await self._write_now(q.INSERT_TASK, args, event, now)
             return event

@@ -434,7 +434,9 @@ class Supervisor:
         ctx: GenerationContext | None = None
         children = None
         if kind is not None and kind.batch:
-            children = StoreChildren(self.store, self.bus, claimed, wake=self.wake, cancel_local=self.cancel_local)
+            children = StoreChildren(
+                self.store, self.bus, claimed, owner=self.owner, wake=self.wake, cancel_local=self.cancel_local
+            )
 
         def current_usage() -> dict[str, int] | None:
             # null until the provider reported tokens (the demo provider may never)
