@@ -22,6 +22,7 @@ from tests.engine_kit import wait_for_status
 from tests.fakes import Fail, Hang, Stream
 from tests.server import Servers, api_on, servers  # noqa: F401 (fixture)
 from tests.test_kinds_e2e import FAST, FINISHED, Answer, AnsweringGemini, Env, provider_settings
+from tests.test_leases import Clock
 from tests.waiting import until
 
 BATCH = "/api/ai/write-chapters"
@@ -371,8 +372,7 @@ async def test_a_batch_taken_over_by_another_process_stops_here_and_leaves_its_c
     fake = env.fake
     assert fake is not None
     supervisor = env.api.services.supervisor
-    ahead = [0.0]
-    supervisor.monotonic = lambda: time.monotonic() + ahead[0]
+    supervisor.monotonic = clock = Clock()
     batch, kid = await batch_on_a_silent_chapter(env, (await env.chapter_ids())[:2])
     await fake.wait_until(lambda: fake.open_connections == 1, timeout=20)
     abandoned = fake.abandoned
@@ -382,7 +382,7 @@ async def test_a_batch_taken_over_by_another_process_stops_here_and_leaves_its_c
             .where(Task.id == batch["id"])
             .values(owner="survivor:1:abc", lease_expires_at=utcnow() + timedelta(hours=1))
         )
-    ahead[0] = supervisor.settings.lease_seconds / 3  # a renewal of each quiet runner is due
+    clock.ahead = supervisor.settings.lease_seconds / 3  # a renewal of each quiet runner is due
 
     async def batch_stopped() -> bool:
         return batch["id"] not in supervisor.runners

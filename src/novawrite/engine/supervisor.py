@@ -108,7 +108,7 @@ class Runner:
     lease_warned: float | None = None
 
     def lease_confirmed(self) -> float:
-        return max(self.confirmed, self.progress.confirmed if self.progress is not None else self.confirmed)
+        return self.confirmed if self.progress is None else max(self.confirmed, self.progress.confirmed)
 
 
 class Supervisor:
