@@ -230,6 +230,49 @@ async def test_expired_lease_is_recovered_then_gives_up(settings: Settings, gate
         assert done["attempt"] == 2
 
 
+async def test_a_dispatcher_woken_all_the_time_still_takes_over_expired_leases(settings: Settings, gate: Gate) -> None:
+    # In a busy cluster the dispatcher is woken again and again (submits, ends, other processes'
+    # events) and never waits a whole sweep interval idle; a dead process's tasks must still be
+    # taken over once the interval has passed on the supervisor's clock.
+    gate.release_all.set()
+    async for api in _api(settings, gate, max_concurrency=1, sweep_seconds=3600):
+        supervisor = api.services.supervisor
+        lease_clock, ahead = supervisor.monotonic, [0.0]
+        supervisor.monotonic = lambda: lease_clock() + ahead[0]
+        h = await api.register()
+        t = await _submit(api, h, (await api.novel(h))["id"])
+        await wait_for_status(api, h, t["id"], {"completed"})
+        async with api.services.db.write() as conn:  # left running by a process that died
+            await conn.execute(
+                update(Task)
+                .where(Task.id == t["id"])
+                .values(
+                    status="running",
+                    owner="dead-process",
+                    lease_expires_at=utcnow() - timedelta(seconds=1),
+                    finished_at=None,
+                )
+            )
+
+        async def busy() -> None:
+            while True:
+                supervisor.wake()
+                await asyncio.sleep(0.01)
+
+        async def ran_again() -> bool:
+            row = await api.services.tasks.store.row(t["id"])
+            return bool(row.attempt == 2 and row.status in ("completed", "failed", "cancelled"))
+
+        waking = asyncio.create_task(busy())
+        try:
+            ahead[0] = 3600.0  # the sweep interval has passed, with the dispatcher never idle in it
+            await until(ran_again, 10, "the expired task is taken over and run again")
+        finally:
+            waking.cancel()
+        row = await api.services.tasks.store.row(t["id"])
+        assert row.status == "completed", row
+
+
 async def test_transient_provider_errors_are_retried(eng: Api, gate: Gate) -> None:
     gate.fail_with = ProviderError("slow down", transient=True, retry_after=0.01, rate_limited=True, status=429)
     gate.release_all.set()

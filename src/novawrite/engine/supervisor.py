@@ -26,6 +26,7 @@ what was stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -215,23 +216,26 @@ class Supervisor:
     # --- dispatching -------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
+        # Expired leases are looked for every sweep_seconds on the lease clock however often the
+        # dispatcher is woken: in a busy cluster, wakes never stop, and a dead process's tasks
+        # must still be taken over.
+        next_sweep = self.monotonic() + self.settings.sweep_seconds
         while not self._stopping:
             self._wake.clear()
+            if self.monotonic() >= next_sweep:
+                await self._sweep()
+                next_sweep = self.monotonic() + self.settings.sweep_seconds
             try:
                 await self._fill_slots()
             except Exception:
                 log.exception("dispatcher failed to claim; retrying shortly")
                 await asyncio.sleep(1)
                 continue
-            timeout = self.settings.sweep_seconds
-            due = self._due
-            if due is not None:  # a quota ends sooner than the next sweep: a timer, not a poll
-                timeout = max(0.0, min(timeout, (due - self.clock()).total_seconds()))
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                if due is None or timeout >= self.settings.sweep_seconds:
-                    await self._sweep()
+            timeout = next_sweep - self.monotonic()
+            if self._due is not None:  # a quota ends sooner than the next sweep: a timer, not a poll
+                timeout = min(timeout, (self._due - self.clock()).total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
 
     async def _fill_slots(self) -> None:
         """Claim pending tasks for the free slots, fairly, unless the provider is out of quota.
