@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
-from novawrite.db.models import utcnow
+from novawrite.db.models import ProviderQuota, utcnow
 from novawrite.engine.supervisor import Supervisor
 from novawrite.settings import Settings
 from tests.conftest import make_api
@@ -138,6 +139,37 @@ async def test_quota_waits_frees_the_slot_and_resumes_the_same_chapter(
     head = "".join(first[:2])
     assert content.startswith(head) and content.count(first[0]) == 1 and content.count(first[1]) == 1
     assert await env.chunk_text(submitted["id"]) == content
+
+
+@GEMINI
+@pytest.mark.parametrize("route", ["generate-characters", "write-chapter-content"])
+async def test_a_running_task_makes_no_call_while_the_quota_is_used_up(env: Env, clock: Clock, route: str) -> None:
+    # API.md: no other task starts a call on the provider before the quota's end, including one
+    # already running (here: waiting to retry a passing 503) when another process met the quota.
+    assert env.fake is not None
+    body: dict[str, Any] = {"count": 2}
+    if route == "write-chapter-content":
+        await env.run("/api/ai/generate-outline", volumes=1, chapters_per_volume=1)
+        body = {"chapter_id": (await env.chapter_ids())[0], "target_words": 100}
+    calls = len(env.calls())
+    env.fake.push(Fail(503, headers={"Retry-After": "3"}))
+    submitted = await env.submit(f"/api/ai/{route}", **body)
+
+    async def retrying() -> bool:
+        return "retrying in" in (await task(env, submitted["id"]))["message"]
+
+    await until(retrying, 10, "the task waits to retry the 503")
+    not_before = clock.now + timedelta(seconds=90)
+    async with env.api.services.db.write() as conn:  # what another process meeting the quota records
+        await conn.execute(insert(ProviderQuota).values(provider="gemini", not_before=not_before))
+
+    waited = await waiting(env, submitted["id"])
+    assert abs(datetime.fromisoformat(waited["resume_at"]) - not_before) < timedelta(seconds=1), waited
+    assert len(env.calls()) == calls + 1  # the 503; its retry was not sent
+    await advance(env, clock, 91)
+    done = await env.finish(submitted)
+    assert done["status"] == "completed" and done["attempt"] == 2, done
+    assert len(env.calls()) > calls + 1
 
 
 @GEMINI

@@ -253,7 +253,8 @@ INSERT INTO provider_quotas (provider, not_before) VALUES ($1, $2)
 ON CONFLICT (provider) DO UPDATE SET not_before = CASE
     WHEN excluded.not_before > provider_quotas.not_before THEN excluded.not_before
     ELSE provider_quotas.not_before END"""
-# (The dispatcher reads the not-before with its queue: DISPATCH_VIEW.)
+# (The dispatcher reads the not-before with its queue: DISPATCH_VIEW; a running task before each model call:)
+PROVIDER_NOT_BEFORE = "SELECT not_before FROM provider_quotas WHERE provider = $1"
 
 # --- recovery: running tasks to give back ---------------------------------------------------
 

@@ -531,6 +531,12 @@ class TaskStore:
             time_value(quota[4]) if quota is not None else None,
         )
 
+    async def provider_not_before(self, provider: str) -> datetime | None:
+        """When ``provider``'s used-up quota ends, as any process recorded it (None: it never ran out)."""
+        async with self.db.raw_read() as tx:
+            row = await tx.fetchrow(q.PROVIDER_NOT_BEFORE, provider)
+        return time_value(row[0]) if row is not None else None
+
     async def claim_oldest(
         self,
         users: Sequence[int],

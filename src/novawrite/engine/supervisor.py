@@ -430,6 +430,23 @@ class Supervisor:
         if events:
             self.wake()
 
+    async def _hold_for_quota(self) -> None:
+        """Before each model call of a running task: while the provider's quota is used up (met by any
+        task, in any process), raise the 429 the call would meet instead of making it. A wait past
+        the policy's in-task limit sends the task back to the queue until then, as a real one would."""
+        not_before = await self.store.provider_not_before(self.provider.name)
+        if not_before is None:
+            return
+        wait = (not_before - self.clock()).total_seconds()
+        if wait > 0:
+            raise ProviderError(
+                f"The model's quota is used up until {not_before:%Y-%m-%d %H:%M} UTC",
+                transient=True,
+                retry_after=wait,
+                status=429,
+                rate_limited=True,
+            )
+
     # --- running one task ---------------------------------------------------------------
 
     async def _run(self, claimed: Claimed) -> None:
@@ -478,6 +495,7 @@ class Supervisor:
                 save_checkpoint=progress.save_checkpoint,
                 resume_text=claimed.output if kind.streams_text else "",
                 children=children,
+                before_call=None if self.provider.is_demo else self._hold_for_quota,
             )
             if runner is not None:
                 runner.generating = True

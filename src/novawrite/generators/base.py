@@ -266,6 +266,9 @@ class GenerationContext:
     resume_text: str = ""
     #: For batch kinds (``TaskKind.batch``): the way to their children.
     children: ChildTasks | None = None
+    #: Awaited before every model call; raises the ``ProviderError`` the call would meet (a used-up
+    #: quota another task met) instead of making it.
+    before_call: Callable[[], Awaitable[None]] | None = None
 
     @property
     def language(self) -> str:
@@ -299,6 +302,8 @@ async def retry_transient(ctx: GenerationContext, call: Callable[[], Awaitable[R
     retry = 0
     while True:
         try:
+            if ctx.before_call is not None:
+                await ctx.before_call()
             return await call()
         except ProviderError as error:
             ctx.retry.check_quota(error)
@@ -380,9 +385,11 @@ async def stream_with_retries(
     text = initial
     retry = 0
     while True:
-        stream: AsyncIterator[Completion] = ctx.provider.stream_text(make_prompt(text))
         before = len(text)
         try:
+            if ctx.before_call is not None:
+                await ctx.before_call()
+            stream: AsyncIterator[Completion] = ctx.provider.stream_text(make_prompt(text))
             async for piece in stream:
                 ctx.add_usage(piece.usage)
                 if piece.text:
