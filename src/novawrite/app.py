@@ -214,7 +214,7 @@ def create_app(
         if settings.gc_tuning:
             tune_gc()
         await supervisor.start()
-        looplag.start_from_env()  # opt-in (NOVAWRITE_LOOPLAG_FILE): scripts/bench looplag
+        looplag.start(settings.looplag_file)  # opt-in (NOVAWRITE_LOOPLAG_FILE): scripts/bench looplag
         app.state.account_listener = account_listener
         if account_listener is not None:
             account_listener.start()

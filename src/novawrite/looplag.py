@@ -8,8 +8,7 @@ timer for ``STALL_MS``, samples the loop thread's stack: each stall is kept with
 the code that held the loop (``sqlite3`` releases the GIL while it works, so a
 stall inside SQLite is seen from inside it). Unset, nothing is started.
 
-It reads its one variable itself rather than through ``Settings``: it is a
-diagnostic switch, not a setting of the service. uvloop's clock has a resolution
+The app starts it from ``Settings.looplag_file``. uvloop's clock has a resolution
 of a millisecond, so lags under about 1 ms read as 0 or 1 ms.
 """
 
@@ -25,7 +24,6 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-ENV = "NOVAWRITE_LOOPLAG_FILE"
 TICK = 0.001  # seconds between timer runs
 BUCKET_MS = 0.1
 STALL_MS = 5.0
@@ -36,10 +34,10 @@ STACK_DEPTH = 8
 _meter: LoopLag | None = None
 
 
-def start_from_env() -> LoopLag | None:
-    """Start the meter on the running loop when ``NOVAWRITE_LOOPLAG_FILE`` is set (once per process)."""
+def start(path: str | None) -> LoopLag | None:
+    """Start the meter on the running loop, writing to ``path`` (``NOVAWRITE_LOOPLAG_FILE``;
+    None: off), once per process."""
     global _meter
-    path = os.environ.get(ENV)
     if not path or _meter is not None:
         return _meter
     _meter = LoopLag(Path(path), asyncio.get_running_loop())

@@ -124,6 +124,8 @@ class Settings:
     metrics_enabled: bool = True
     metrics_token: str | None = None
     gc_tuning: bool = True
+    #: Diagnostics (scripts/bench looplag): measure the event loop's lag into this file.
+    looplag_file: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -182,6 +184,7 @@ class Settings:
             metrics_enabled=_bool(env, "NOVAWRITE_METRICS", True),
             metrics_token=env.get("NOVAWRITE_METRICS_TOKEN") or None,
             gc_tuning=_bool(env, "NOVAWRITE_GC_TUNING", True),
+            looplag_file=env.get("NOVAWRITE_LOOPLAG_FILE") or None,
         )
 
     def with_(self, **changes: object) -> Settings:
