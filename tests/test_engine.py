@@ -6,12 +6,14 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
 from sqlalchemy import select, update
 
 from novawrite.db.models import Task, TaskEvent, utcnow
+from novawrite.engine.events import EventKind
 from novawrite.engine.store import Claimed
 from novawrite.generators.base import GenerationContext, RetryPolicy
 from novawrite.generators.kind import TaskKind
@@ -151,6 +153,46 @@ async def test_partial_text_is_kept_on_cancel(eng: Api, gate: Gate) -> None:
     await wait_for_status(eng, h, task["id"], {"cancelled"})
     out = (await eng.client.get(f"/api/tasks/{task['id']}/output", headers=h)).json()
     assert out == {"text": "第一段。第二段。", "complete": False}
+
+
+async def test_text_whose_write_a_cancel_interrupts_is_stored_once(eng: Api, gate: Gate) -> None:
+    # The cancel lands while the generator's own flush (its text reached flush_bytes) waits for
+    # its group commit. The store lets that write end (it commits); the cancelled runner's last
+    # flush must not store the text again (before: it went out twice, and after a shutdown the
+    # next attempt continued from the doubled text).
+    text = "only once. " * 300  # past flush_bytes: written at once, by the generator's task
+    gate.chunks = [text]
+    store = eng.services.supervisor.store
+    commit_group = store._commit_group
+    waiting, go_on = asyncio.Event(), asyncio.Event()
+
+    async def text_held(group: list[Any]) -> None:
+        if any(write.event.kind == EventKind.CHUNK for write in group):
+            waiting.set()
+            await go_on.wait()
+        await commit_group(group)
+
+    store._commit_group = text_held  # type: ignore[method-assign]
+    h = await eng.register()
+    task = await _submit(eng, h, (await eng.novel(h))["id"])
+
+    async def text_waits() -> bool:
+        return waiting.is_set()
+
+    await until(text_waits, 10, "the text's write waits for its group commit")
+    r = await eng.client.post(f"/api/tasks/{task['id']}/cancel", headers=h)
+    assert r.status_code == 200, r.text
+    go_on.set()
+    await wait_for_status(eng, h, task["id"], {"cancelled"})
+    out = (await eng.client.get(f"/api/tasks/{task['id']}/output", headers=h)).json()
+    assert out == {"text": text, "complete": False}
+    async with eng.services.db.read() as conn:
+        kinds = (
+            await conn.execute(
+                select(TaskEvent.kind).join(Task, Task.pk == TaskEvent.task_pk).where(Task.id == task["id"])
+            )
+        ).scalars()
+        assert list(kinds).count("chunk") == 1
 
 
 async def test_a_checkpoint_saved_while_text_is_stored_keeps_the_task(eng: Api, gate: Gate) -> None:

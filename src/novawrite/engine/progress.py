@@ -111,10 +111,16 @@ class TaskProgress:
                 return
             count = len(self._pending)
             text = "".join(self._pending)
-            await self._write(EventKind.CHUNK, text)
-            # Dropped only once stored: a failed write keeps the text for the next try.
-            del self._pending[:count]
-            self._pending_bytes = sum(len(p.encode()) for p in self._pending)
+            seq = self._task.seq
+            try:
+                await self._write(EventKind.CHUNK, text)
+            finally:
+                # Dropped once stored, and only then: a failed write keeps the text for the next
+                # try. A write cancelled while it waited (a cancel, a shutdown) may have been stored
+                # all the same (the store then moves the task's seq on): its text must not go twice.
+                if self._task.seq != seq:
+                    del self._pending[:count]
+                    self._pending_bytes = sum(len(p.encode()) for p in self._pending)
 
     async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store the generator's checkpoint. Under the write lock: the checkpoint is guarded
