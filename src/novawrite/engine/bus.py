@@ -163,6 +163,11 @@ class EventBus:
         """The highest seq of the task published here (None: none, or it ended over a minute ago)."""
         return self._last_seq.get(task_id)
 
+    def passed_by(self, task_id: str) -> None:
+        """An event of the task went by unpublished (nobody here watched it): forget its last seq, so
+        that one published later is read alone, not with every one this process let pass."""
+        self._last_seq.pop(task_id, None)
+
     def on_change(self, watcher: Callable[[str | None], None]) -> None:
         self._watchers.append(watcher)
 

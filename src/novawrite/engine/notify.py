@@ -169,6 +169,7 @@ class PgListener:
             if event is None or not self._store.relay_now(event):
                 self._track(self._relay(task_id, seq), f"fetch {task_id}:{seq}")
         else:
+            self._store.bus.passed_by(task_id)
             self._store.forget(task_id)  # nobody here streams it; its cached views are stale now
 
     def _track(self, work: Coroutine[None, None, None], name: str) -> None:
