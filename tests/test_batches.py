@@ -19,7 +19,7 @@ from novawrite.db.models import Task, utcnow
 from novawrite.settings import Settings
 from tests.conftest import make_api
 from tests.engine_kit import wait_for_status
-from tests.fakes import Fail, Hang, Stream
+from tests.fakes import Fail, Hang, Piece, Stream
 from tests.server import Servers, api_on, servers  # noqa: F401 (fixture)
 from tests.test_kinds_e2e import FAST, FINISHED, Answer, AnsweringGemini, Env, provider_settings
 from tests.test_leases import Clock
@@ -83,6 +83,11 @@ async def batch_on_a_silent_chapter(env: Env, chapter_ids: list[int]) -> tuple[d
     """A batch whose first chapter's stream never answers, once that chapter runs: (the batch, [its chapter])."""
     assert env.fake is not None
     env.fake.push(Hang())
+    return await batch_on_a_running_chapter(env, chapter_ids)
+
+
+async def batch_on_a_running_chapter(env: Env, chapter_ids: list[int]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A batch of these chapters, once its first chapter runs: (the batch, [its chapter])."""
     batch = await env.submit(BATCH, chapter_ids=chapter_ids, target_words=100)
     kid: list[dict[str, Any]] = []
 
@@ -176,6 +181,25 @@ async def test_a_failed_chapter_fails_the_batch_and_a_retry_writes_only_the_rest
     assert [k["params"]["chapter_id"] for k in await children(env, retried["id"])] == ids[2:]
     after = await contents(env)
     assert all(after[i] for i in ids) and {i: after[i] for i in ids[:2]} == first_texts
+
+
+async def test_a_chapter_deleted_while_the_batch_runs_is_skipped(env: Env) -> None:
+    # API.md lets the author delete a chapter no task is writing yet, one a batch has still to
+    # write included. Its child finds the chapter gone and fails at once (not_found); the batch
+    # lists the chapter under skipped, as one deleted before it started, and goes on. Before,
+    # the child was left running with no runner until its lease ran out, three attempts over.
+    assert env.fake is not None
+    ids = await env.chapter_ids()
+    env.fake.push(Stream([Piece("The first chapter begins. "), Piece("It ends.", delay=2.0)]))
+    batch, _ = await batch_on_a_running_chapter(env, ids[:3])
+    r = await env.api.client.delete(f"/api/novels/{env.novel_id}/chapters/{ids[1]}", headers=env.headers)
+    assert r.status_code == 204, r.text
+    done = await env.finish(batch, timeout=20)
+    assert done["status"] == "completed", done
+    assert done["result"] == {"written": [ids[0], ids[2]], "skipped": [ids[1]]}, done
+    kids = await children(env, batch["id"])
+    assert [k["status"] for k in kids] == ["completed", "failed", "completed"], kids
+    assert kids[1]["error"]["code"] == "not_found", kids[1]
 
 
 async def test_cancelling_a_batch_cancels_its_running_chapter_and_starts_no_other(env: Env) -> None:

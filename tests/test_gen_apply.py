@@ -20,6 +20,7 @@ from novawrite.db.models import (
     WorldSetting,
 )
 from novawrite.generators import chapter, characters, foreshadowings, outline, timeline_events, world_settings
+from novawrite.generators.base import NovelGone
 from novawrite.services.apply.chapter import apply_chapter
 from novawrite.services.apply.lists import (
     apply_characters,
@@ -272,5 +273,5 @@ async def test_chapter_apply_keeps_the_replaced_text_as_a_revision(db: Database,
     assert (row.content, row.word_count, row.recap) == ("Second draft, the storm.", 4, "about Secon")
     assert [(r.content, r.word_count) for r in revisions] == [("第一稿，风起。", 5)]
 
-    with pytest.raises(LookupError):
+    with pytest.raises(NovelGone):
         await write(999_999, "nowhere")

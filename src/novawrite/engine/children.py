@@ -21,7 +21,7 @@ from novawrite.db.models import TaskStatus, utcnow
 from novawrite.engine.bus import EventBus
 from novawrite.engine.events import TERMINAL_KINDS
 from novawrite.engine.store import Claimed, LeaseLost, TaskStore
-from novawrite.generators.base import ChildEnd, TaskStopped
+from novawrite.generators.base import ChildEnd, NovelGone, TaskStopped
 from novawrite.providers.base import Usage
 
 QUEUED = "Queued"  # a child's first message, as any submit's
@@ -75,7 +75,7 @@ class StoreChildren:
         except raw.IntegrityError:
             active = await self.store.active_in_scope(self.batch.novel_id, task_type, scope)
             if active is None:
-                raise LookupError("the novel was deleted") from None
+                raise NovelGone("the novel was deleted") from None
             raise TaskStopped("chapter_failed", f"Chapter {scope} is already being written by task {active}") from None
         if inserted is None:
             raise LeaseLost(self.batch_id)  # the batch is another process's now: it queues the chapter
@@ -86,7 +86,7 @@ class StoreChildren:
     async def read(self, child_id: str) -> ChildEnd:
         state = await self.store.child_state(child_id)
         if state is None:
-            raise LookupError(f"child task {child_id} is gone")
+            raise NovelGone(f"child task {child_id} is gone (its novel was deleted)")
         usage = state["usage"] or {}
         return ChildEnd(
             status=state["status"],

@@ -18,6 +18,7 @@ from novawrite.generators.base import (
     ChapterView,
     CharacterView,
     ForeshadowingView,
+    NovelGone,
     NovelView,
     TargetChapter,
     TimelineEventView,
@@ -28,10 +29,6 @@ from novawrite.generators.base import (
 PREVIOUS_ENDING_CHARS = 1500
 #: The JSON columns of ``NOVEL_SNAPSHOT_PG``, in ``_read_novel``'s order.
 SNAPSHOT_LISTS = ("volumes", "chapters", "characters", "world_settings", "timeline", "foreshadowings")
-
-
-class NovelGone(Exception):
-    """The task's novel (or chapter) was deleted."""
 
 
 def _chapter_view(c: Any) -> ChapterView:

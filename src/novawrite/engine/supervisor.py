@@ -48,11 +48,12 @@ from novawrite.engine.children import StoreChildren
 from novawrite.engine.events import EventKind, TaskEvent
 from novawrite.engine.notify import PgListener
 from novawrite.engine.progress import TaskProgress
-from novawrite.engine.snapshot import NovelGone, load_novel_view
+from novawrite.engine.snapshot import load_novel_view
 from novawrite.engine.store import Claimed, DispatchView, LeaseLost, TaskStore
 from novawrite.generators.base import (
     GenerationContext,
     InvalidModelOutput,
+    NovelGone,
     QuotaExhausted,
     RetryPolicy,
     TaskStopped,
@@ -515,8 +516,15 @@ class Supervisor:
                 await asyncio.shield(self._cancel_children(claimed, children))
             await asyncio.shield(self._settle_stopped(claimed, progress, reason or SHUTDOWN, language, current_usage()))
             raise
-        except (LeaseLost, NovelGone, LookupError) as exc:  # LookupError: apply found its novel deleted
+        except LeaseLost as exc:  # another process holds the task now: nothing more to write
             log.warning("task=%s abandoned: %s", claimed.id, exc)
+        except NovelGone as exc:
+            # A deleted novel took its tasks with it (the end's write finds no row); a deleted
+            # chapter (one a batch was yet to write) leaves the task, which must not stay running.
+            log.info("task=%s: %s", claimed.id, exc)
+            await self._fail(
+                claimed, progress, NovelGone.code, f"What this task writes was deleted: {exc}", current_usage()
+            )
         except TaskStopped as exc:  # a batch stopped at a child that did not complete
             if exc.code is None:
                 await self._settle_stopped(claimed, progress, USER_CANCEL, language, current_usage())

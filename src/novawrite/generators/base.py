@@ -45,6 +45,13 @@ class QuotaExhausted(Exception):
         self.delay = delay
 
 
+class NovelGone(Exception):
+    """What the task works on (its novel, its chapter, a batch's child) was deleted while it ran.
+    The task fails with ``code`` (when its row is still there: a deleted novel takes its tasks)."""
+
+    code = "not_found"
+
+
 class TaskStopped(Exception):
     """A generator ends its task without a result: failed with ``code``, or cancelled when ``code`` is None."""
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from novawrite.generators.base import ChapterIds, ChapterView, ChildEnd, GenerationContext, TaskStopped
+from novawrite.generators.base import ChapterIds, ChapterView, ChildEnd, GenerationContext, NovelGone, TaskStopped
 from novawrite.generators.chapter_context import ordered_chapters
 from novawrite.generators.prompts import pick
 from novawrite.providers.base import Usage
@@ -128,6 +128,10 @@ async def generate(ctx: GenerationContext) -> WriteChaptersResult:
         ctx.usage = ctx.usage + end.usage
         if end.status == "completed":
             written.append(chapter.id)
+            await save()
+            continue
+        if end.status == "failed" and (end.error or {}).get("code") == NovelGone.code:
+            skipped.append(chapter.id)  # deleted while the batch ran, like one deleted before it started
             await save()
             continue
         await save()

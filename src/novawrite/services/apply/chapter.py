@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from novawrite.db.models import Chapter, ChapterRevision
+from novawrite.generators.base import NovelGone
 from novawrite.generators.chapter import ChapterParams, ChapterResult
 from novawrite.services.apply.memory import apply_thread_changes
 from novawrite.text import count_words
@@ -14,7 +15,7 @@ from novawrite.text import count_words
 async def apply_chapter(session: AsyncSession, novel_id: int, params: ChapterParams, result: ChapterResult) -> None:
     chapter = await session.get(Chapter, params.chapter_id)
     if chapter is None or chapter.novel_id != novel_id:
-        raise LookupError(f"chapter {params.chapter_id} is gone")
+        raise NovelGone(f"chapter {params.chapter_id} is gone")
     if chapter.content:
         # The text it replaces stays readable under /revisions.
         session.add(

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from novawrite.db.models import Chapter, ChapterRevision, Novel, Volume
+from novawrite.generators.base import NovelGone
 from novawrite.generators.outline import OutlineParams, OutlineResult
 
 
@@ -23,7 +24,7 @@ async def apply_outline(session: AsyncSession, novel_id: int, params: OutlinePar
     """
     novel = await session.get(Novel, novel_id)
     if novel is None:
-        raise LookupError(f"novel {novel_id} is gone")
+        raise NovelGone(f"novel {novel_id} is gone")
     novel.outline = result.outline
     existing = list(
         await session.scalars(select(Volume).where(Volume.novel_id == novel_id).options(selectinload(Volume.chapters)))
