@@ -226,6 +226,41 @@ async def test_cancelling_a_batch_cancels_its_running_chapter_and_starts_no_othe
     assert [bool(v) for v in (await contents(env)).values()] == [True, False, False, False, False]
 
 
+async def test_cancelling_a_batch_that_waits_in_the_queue_cancels_its_running_chapter(env: Env) -> None:
+    # A batch given back to the queue (the process running it stopped) while its chapter runs on
+    # in another: cancelling the batch then reaches the chapter too (API.md: cancelling the batch
+    # cancels its running child). Before, only the batch was cancelled and the chapter was written.
+    fake = env.fake
+    assert fake is not None
+    supervisor = env.api.services.supervisor
+    supervisor.monotonic = clock = Clock()
+    batch, kid = await batch_on_a_silent_chapter(env, (await env.chapter_ids())[:2])
+    await fake.wait_until(lambda: fake.open_connections == 1, timeout=20)
+    async with env.api.services.db.write() as conn:  # taken over by another process...
+        await conn.execute(
+            update(Task)
+            .where(Task.id == batch["id"])
+            .values(owner="survivor:1:abc", lease_expires_at=utcnow() + timedelta(hours=1))
+        )
+    clock.ahead = supervisor.settings.lease_seconds / 3
+
+    async def batch_stopped() -> bool:
+        return batch["id"] not in supervisor.runners
+
+    await until(batch_stopped, timeout=5, what="the batch's runner stopped")
+    async with env.api.services.db.write() as conn:  # ...which gave it back and is gone (not due yet: nobody takes it)
+        await conn.execute(
+            update(Task)
+            .where(Task.id == batch["id"])
+            .values(status="pending", owner=None, lease_expires_at=None, resume_at=utcnow() + timedelta(hours=1))
+        )
+    r = await env.api.client.post(f"/api/tasks/{batch['id']}/cancel", headers=env.headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    child = await wait_for_status(env.api, env.headers, kid[0]["id"], FINISHED, timeout=5)
+    assert child["status"] == "cancelled", child
+    await fake.wait_until(lambda: fake.open_connections == 0, timeout=5)
+
+
 async def test_cancelling_the_running_chapter_cancels_the_batch(env: Env) -> None:
     ids = await env.chapter_ids()
     batch, kid = await batch_on_a_silent_chapter(env, ids[:2])

@@ -113,6 +113,8 @@ BATCH_TYPES = ("write_chapters",)
 _NOT_BATCH = "task_type NOT IN ({})".format(", ".join(f"'{t}'" for t in BATCH_TYPES))
 #: A batch's newest child for a scope (a chapter): the one an interrupted batch adopts.
 CHILD_IN_SCOPE = "SELECT id FROM tasks WHERE parent_id = $1 AND scope = $2 ORDER BY pk DESC LIMIT 1"
+#: A batch's children that are pending or running (cancelling the batch cancels them).
+ACTIVE_CHILDREN = f"SELECT id FROM tasks WHERE parent_id = $1 AND {ACTIVE_SQL}"
 #: What a batch reads of its child.
 CHILD_STATE = "SELECT status, result, error, usage, message FROM tasks WHERE id = $1"
 #: The novel's active batch of a type, with what it was asked and what it has done.

@@ -435,6 +435,11 @@ class TaskStore:
 
     # --- batches and their children -----------------------------------------------------
 
+    async def active_children(self, batch_id: str) -> list[str]:
+        """The ids of the batch's children that are pending or running."""
+        async with self.db.raw_read() as tx:
+            return [row[0] for row in await tx.fetch(q.ACTIVE_CHILDREN, batch_id)]
+
     async def child_in_scope(self, batch_id: str, scope: int) -> str | None:
         """The id of the batch's newest child for ``scope`` (a chapter), if it made one."""
         async with self.db.raw_read() as tx:

@@ -205,8 +205,9 @@ class Supervisor:
         runner = self.runners.get(task_id)
         if runner is None or runner.stop_reason == LEASE_LOST:  # its new owner sees the cancel flag
             return False
-        runner.stop_reason = USER_CANCEL
-        runner.task.cancel()
+        if runner.stop_reason is None:  # once: a second cancel would interrupt the first one's last writes
+            runner.stop_reason = USER_CANCEL
+            runner.task.cancel()
         return True
 
     async def wait_finished(self, task_id: str, timeout: float) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -353,11 +354,18 @@ class Tasks:
         row, event = await self.store.request_cancel(user_id, task_id)
         if row is None:
             raise NotFound("Task not found")
-        if event is not None:  # a pending task, cancelled (the store published its event)
-            return task_view(row)
-        if TaskStatus(row.status).finished:
-            raise Conflict("task_finished", f"The task is already {row.status}")
-        self.supervisor.cancel_local(task_id)  # cancel_requested is set; the cancelled event comes later
+        if event is None:
+            if TaskStatus(row.status).finished:
+                raise Conflict("task_finished", f"The task is already {row.status}")
+            self.supervisor.cancel_local(task_id)  # cancel_requested is set; the cancelled event comes later
+        # else: a pending task, cancelled (the store published its event)
+        kind = self.kinds.get(row.task_type)
+        if kind is not None and kind.batch:
+            # Its chapter may run on without it (the batch waits in the queue, given back by a
+            # process that stopped, or its runner has not taken the child up yet): cancel it too.
+            for child_id in await self.store.active_children(task_id):
+                with contextlib.suppress(Conflict):
+                    await self.cancel(user_id, child_id)
         return task_view(row)
 
     async def novel_deleted(self) -> None:
