@@ -99,6 +99,30 @@ async def batch_on_a_running_chapter(env: Env, chapter_ids: list[int]) -> tuple[
     return batch, kid
 
 
+async def batch_taken_over(env: Env) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A batch on a silent chapter that another process ("survivor:1:abc") has taken over, once this
+    process's runner of it has stopped and its chapter still runs here: (the batch, [its chapter])."""
+    fake = env.fake
+    assert fake is not None
+    supervisor = env.api.services.supervisor
+    supervisor.monotonic = clock = Clock()
+    batch, kid = await batch_on_a_silent_chapter(env, (await env.chapter_ids())[:2])
+    await fake.wait_until(lambda: fake.open_connections == 1, timeout=20)
+    async with env.api.services.db.write() as conn:
+        await conn.execute(
+            update(Task)
+            .where(Task.id == batch["id"])
+            .values(owner="survivor:1:abc", lease_expires_at=utcnow() + timedelta(hours=1))
+        )
+    clock.ahead = supervisor.settings.lease_seconds / 3  # a renewal of each quiet runner is due
+
+    async def batch_stopped() -> bool:
+        return batch["id"] not in supervisor.runners
+
+    await until(batch_stopped, timeout=5, what="the batch's runner stopped")
+    return batch, kid
+
+
 async def test_a_batch_writes_its_chapters_in_reading_order_each_after_the_one_before(
     settings: Settings, gemini_server: AnsweringGemini
 ) -> None:
@@ -232,23 +256,8 @@ async def test_cancelling_a_batch_that_waits_in_the_queue_cancels_its_running_ch
     # cancels its running child). Before, only the batch was cancelled and the chapter was written.
     fake = env.fake
     assert fake is not None
-    supervisor = env.api.services.supervisor
-    supervisor.monotonic = clock = Clock()
-    batch, kid = await batch_on_a_silent_chapter(env, (await env.chapter_ids())[:2])
-    await fake.wait_until(lambda: fake.open_connections == 1, timeout=20)
-    async with env.api.services.db.write() as conn:  # taken over by another process...
-        await conn.execute(
-            update(Task)
-            .where(Task.id == batch["id"])
-            .values(owner="survivor:1:abc", lease_expires_at=utcnow() + timedelta(hours=1))
-        )
-    clock.ahead = supervisor.settings.lease_seconds / 3
-
-    async def batch_stopped() -> bool:
-        return batch["id"] not in supervisor.runners
-
-    await until(batch_stopped, timeout=5, what="the batch's runner stopped")
-    async with env.api.services.db.write() as conn:  # ...which gave it back and is gone (not due yet: nobody takes it)
+    batch, kid = await batch_taken_over(env)
+    async with env.api.services.db.write() as conn:  # which gave it back and is gone (not due yet: nobody takes it)
         await conn.execute(
             update(Task)
             .where(Task.id == batch["id"])
@@ -430,23 +439,9 @@ async def test_a_batch_taken_over_by_another_process_stops_here_and_leaves_its_c
     # The batch's new owner adopts the chapter it finds running (test_leases.py has the rule for one task).
     fake = env.fake
     assert fake is not None
-    supervisor = env.api.services.supervisor
-    supervisor.monotonic = clock = Clock()
-    batch, kid = await batch_on_a_silent_chapter(env, (await env.chapter_ids())[:2])
-    await fake.wait_until(lambda: fake.open_connections == 1, timeout=20)
     abandoned = fake.abandoned
-    async with env.api.services.db.write() as conn:
-        await conn.execute(
-            update(Task)
-            .where(Task.id == batch["id"])
-            .values(owner="survivor:1:abc", lease_expires_at=utcnow() + timedelta(hours=1))
-        )
-    clock.ahead = supervisor.settings.lease_seconds / 3  # a renewal of each quiet runner is due
-
-    async def batch_stopped() -> bool:
-        return batch["id"] not in supervisor.runners
-
-    await until(batch_stopped, timeout=5, what="the batch's runner stopped")
+    batch, kid = await batch_taken_over(env)
+    supervisor = env.api.services.supervisor
     assert kid[0]["id"] in supervisor.runners and supervisor.runners[kid[0]["id"]].stop_reason is None
     child = await env.task(kid[0]["id"])
     assert child["status"] == "running" and fake.abandoned == abandoned and fake.open_connections == 1
