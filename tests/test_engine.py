@@ -240,6 +240,23 @@ async def test_shutdown_requeues_running_work(settings: Settings, gate: Gate) ->
         assert await applied_count(api.services.db, novel["id"]) == 1
 
 
+async def test_a_cancel_asked_just_before_a_shutdown_ends_the_task_instead_of_requeueing_it(
+    settings: Settings, gate: Gate
+) -> None:
+    # Another process recorded the cancel (the flag); before this runner heard of it (it looks
+    # about once a second) its process shuts down: the task ends cancelled, not back in the queue
+    # to be claimed and run again.
+    async for api in _api(settings, gate, max_concurrency=1):
+        h = await api.register()
+        task = await _submit(api, h, (await api.novel(h))["id"])
+        await gate.wait_started(1)
+        async with api.services.db.write() as conn:
+            await conn.execute(update(Task).where(Task.id == task["id"]).values(cancel_requested=True))
+        await api.services.supervisor.stop()  # what the lifespan does on SIGTERM
+        row = await api.services.tasks.store.row(task["id"])
+        assert row.status == "cancelled" and row.attempt == 1, row
+
+
 async def _completed(api: Api, task_id: str) -> bool:
     return bool((await api.services.tasks.store.row(task_id)).status == "completed")
 

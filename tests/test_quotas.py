@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
-from novawrite.db.models import ProviderQuota, utcnow
+from novawrite.db.models import ProviderQuota, Task, utcnow
 from novawrite.engine.supervisor import Supervisor
 from novawrite.settings import Settings
 from tests.conftest import make_api
@@ -170,6 +170,31 @@ async def test_a_running_task_makes_no_call_while_the_quota_is_used_up(env: Env,
     done = await env.finish(submitted)
     assert done["status"] == "completed" and done["attempt"] == 2, done
     assert len(env.calls()) > calls + 1
+
+
+@GEMINI
+async def test_a_cancel_asked_before_the_quota_is_met_ends_the_task_instead_of_waiting(env: Env, clock: Clock) -> None:
+    # The cancel is recorded (by another process) while the task waits to retry a 503, and its
+    # runner has not heard of it yet when the retry meets the quota: the task ends cancelled
+    # instead of waiting for the quota's end with the cancel pending.
+    assert env.fake is not None
+    sup = supervisor(env)
+
+    async def not_heard_yet(task_ids: Any) -> list[str]:
+        return []
+
+    sup.store.cancel_requested = not_heard_yet  # type: ignore[method-assign]
+    env.fake.push(Fail(503, headers={"Retry-After": "3"}), QUOTA)
+    submitted = await env.submit("/api/ai/generate-characters", count=2)
+
+    async def retrying() -> bool:
+        return "retrying in" in (await task(env, submitted["id"]))["message"]
+
+    await until(retrying, 10, "the task waits to retry the 503")
+    async with env.api.services.db.write() as conn:
+        await conn.execute(update(Task).where(Task.id == submitted["id"]).values(cancel_requested=True))
+    done = await env.finish(submitted)
+    assert done["status"] == "cancelled" and done["resume_at"] is None and done["attempt"] == 1, done
 
 
 @GEMINI

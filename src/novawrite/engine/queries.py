@@ -240,7 +240,7 @@ UPDATE tasks SET status = '{PENDING}', attempt = $4, progress = 0, message = $5,
     owner = NULL, lease_expires_at = NULL, resume_at = $8, quota_waited_seconds = quota_waited_seconds + $9
 WHERE {MINE}
 RETURNING pk"""
-QUOTA_WAITED = f"SELECT quota_waited_seconds FROM tasks WHERE {MINE}"
+QUOTA_WAITED = f"SELECT quota_waited_seconds, cancel_requested FROM tasks WHERE {MINE}"
 # {ids}: in_list(dialect, "id")
 #: The tasks still ours come back: one left out was taken over (its lease had run out) or has ended.
 RENEW = f"""
@@ -261,10 +261,10 @@ PROVIDER_NOT_BEFORE = "SELECT not_before FROM provider_quotas WHERE provider = $
 # --- recovery: running tasks to give back ---------------------------------------------------
 
 RUNNING_OWNED = f"""
-SELECT pk, id, user_id, owner, seq, attempt, progress, usage FROM tasks
+SELECT pk, id, user_id, owner, seq, attempt, progress, usage, cancel_requested FROM tasks
 WHERE pk = $1 AND status = '{RUNNING}' AND owner = $2"""
 RUNNING_EXPIRED = f"""
-SELECT pk, id, user_id, owner, seq, attempt, progress, usage FROM tasks
+SELECT pk, id, user_id, owner, seq, attempt, progress, usage, cancel_requested FROM tasks
 WHERE pk = $1 AND status = '{RUNNING}' AND lease_expires_at < $2"""
 EXPIRED = f"SELECT pk FROM tasks WHERE status = '{RUNNING}' AND lease_expires_at < $1"
 

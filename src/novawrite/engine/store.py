@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 STARTED_MESSAGE = "Started"
 CANCELLED_BEFORE_START = "Cancelled before it started"
+CANCELLED = "Cancelled"
 
 
 class LeaseLost(Exception):
@@ -746,7 +747,10 @@ class TaskStore:
             row = await tx.fetchrow(q.QUOTA_WAITED, task.pk, owner, task.seq)
             if row is None:
                 return None
-            if float(row[0] or 0) + wait > max_wait:
+            if row[1]:  # a cancel asked before the runner heard it: ended, not left waiting for the quota
+                args, event, now = _finish(held, TaskStatus.CANCELLED, progress, CANCELLED, None, json_text(usage))
+                write = q.FINISH
+            elif float(row[0] or 0) + wait > max_wait:
                 args, event, now = _finish(
                     held, TaskStatus.FAILED, progress, give_up["message"], give_up, json_text(usage)
                 )
@@ -798,7 +802,10 @@ class TaskStore:
                 return None
             held = _Held(row["pk"], row["id"], row["user_id"], row["owner"], row["seq"])
             attempt = row["attempt"]
-            if attempt >= max_attempts:
+            if row["cancel_requested"]:  # asked before its runner heard it: not back to the queue
+                args, event, now = _finish(held, TaskStatus.CANCELLED, row["progress"], CANCELLED, None, row["usage"])
+                write = q.FINISH
+            elif attempt >= max_attempts:
                 error = {"code": "interrupted", "message": f"{message}; gave up after {attempt} attempts"}
                 # the usage as stored: giving a task up does not change what it used
                 args, event, now = _finish(
