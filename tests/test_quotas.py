@@ -14,6 +14,7 @@ that the waiting task holds no runner.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,6 +196,36 @@ async def test_a_cancel_asked_before_the_quota_is_met_ends_the_task_instead_of_w
         await conn.execute(update(Task).where(Task.id == submitted["id"]).values(cancel_requested=True))
     done = await env.finish(submitted)
     assert done["status"] == "cancelled" and done["resume_at"] is None and done["attempt"] == 1, done
+
+
+@GEMINI
+async def test_a_cancel_landing_while_the_quota_wait_is_written_ends_the_task(env: Env, clock: Clock) -> None:
+    # The user cancels in the instant the runner writes the task back to pending for the quota:
+    # that write is not rolled back by the cancel (the task would stay running with no runner
+    # until its lease ran out); it sees the cancel asked and ends the task cancelled.
+    assert env.fake is not None
+    store = supervisor(env).store
+    quota_requeue = store.quota_requeue
+    writing, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        writing.set()
+        await go_on.wait()
+        return await quota_requeue(*args, **kwargs)
+
+    store.quota_requeue = held  # type: ignore[method-assign]
+    env.fake.push(QUOTA)
+    submitted = await env.submit("/api/ai/generate-characters", count=2)
+
+    async def requeue_started() -> bool:
+        return writing.is_set()
+
+    await until(requeue_started, 10, "the runner writes the quota wait")
+    r = await env.api.client.post(f"/api/tasks/{submitted['id']}/cancel", headers=env.headers)
+    assert r.status_code == 200, r.text
+    go_on.set()
+    done = await env.finish(submitted, timeout=5)
+    assert done["status"] == "cancelled" and done["resume_at"] is None, done
 
 
 @GEMINI

@@ -592,17 +592,21 @@ class Supervisor:
             log.warning("task=%s could not store its last text", claimed.id, exc_info=True)
         resume_at = self.clock() + timedelta(seconds=exc.delay)
         provider = None if self.provider.is_demo else self.provider.name
-        event = await self.store.quota_requeue(
-            claimed,
-            self.owner,
-            provider=provider,
-            resume_at=resume_at,
-            wait=exc.delay,
-            max_wait=self.settings.quota_max_wait_seconds,
-            message=quota_message(language, resume_at),
-            give_up={"code": exc.error.code, "message": f"{exc.error.message} (waited for the quota too long)"},
-            progress=progress.progress,
-            usage=usage,
+        # Shielded: a cancel landing now must not roll the requeue back (the task would stay running
+        # with no runner until its lease ran out); the requeue itself ends a task whose cancel is asked.
+        event = await asyncio.shield(
+            self.store.quota_requeue(
+                claimed,
+                self.owner,
+                provider=provider,
+                resume_at=resume_at,
+                wait=exc.delay,
+                max_wait=self.settings.quota_max_wait_seconds,
+                message=quota_message(language, resume_at),
+                give_up={"code": exc.error.code, "message": f"{exc.error.message} (waited for the quota too long)"},
+                progress=progress.progress,
+                usage=usage,
+            )
         )
         self._published(event, claimed)
         self.wake()  # the provider's not-before, and the task pending again: read the queue again
