@@ -105,6 +105,35 @@ async def test_a_runner_whose_task_was_taken_over_stops_and_writes_nothing(api: 
     assert events_after == events, "the stopped runner wrote an event"
 
 
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has one writer at a time: no such race
+async def test_a_renewal_and_the_sweep_of_the_same_expired_lease_never_both_hold(api: Api, gate: Gate) -> None:
+    # The sweep finds the lease expired and gives the task back; the owner's renewal (a slow
+    # process, or clocks apart across machines) commits in between. Both holding would leave the
+    # owner generating while another process claims the task.
+    supervisor, store = api.services.supervisor, api.services.supervisor.store
+    _, _, task_id = await running_task(api, gate)
+    async with api.services.db.write() as conn:
+        await conn.execute(
+            update(Task).where(Task.id == task_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    renewed: list[set[str] | None] = []
+    write_with_event = store._write_with_event
+
+    async def renewal_in_between(tx: Any, write: str, *args: Any) -> bool:
+        try:  # the owner's renewal, from its own connection, while the sweep has read but not yet written
+            renewed.append(await asyncio.wait_for(store.renew(supervisor.owner, LEASE, [task_id]), 1.0))
+        except TimeoutError:
+            renewed.append(None)  # it waits for the sweep's transaction
+        return await write_with_event(tx, write, *args)
+
+    store._write_with_event = renewal_in_between  # type: ignore[method-assign]
+    requeued = await store.requeue_expired(supervisor.settings.max_attempts, "Interrupted")
+    store._write_with_event = write_with_event  # type: ignore[method-assign]
+    row, _ = await stored(api, task_id)
+    assert renewed, "the sweep wrote nothing"
+    assert not (renewed[0] and requeued), (renewed, requeued, row.status)
+
+
 @pytest.mark.parametrize("database_answers", ["never", "with_an_error"])
 async def test_a_runner_cut_off_from_the_database_stops_once_its_lease_runs_out(
     api: Api, gate: Gate, clock: Clock, database_answers: str

@@ -784,9 +784,12 @@ class TaskStore:
         now = utcnow()
         async with self.db.raw_read() as tx:
             pks = [r[0] for r in await tx.fetch(q.EXPIRED, now)]
+        # PostgreSQL: the row stays locked from the read that finds its lease expired to the requeue,
+        # so an owner's renewal cannot commit in between (both would hold: two processes running it).
+        running = q.RUNNING_EXPIRED if self.db.is_sqlite else f"{q.RUNNING_EXPIRED} FOR UPDATE"
         events = []
         for pk in pks:
-            event = await self._requeue(q.RUNNING_EXPIRED, (pk, now), max_attempts=max_attempts, message=message)
+            event = await self._requeue(running, (pk, now), max_attempts=max_attempts, message=message)
             if event is not None:
                 events.append(event)
         return events
