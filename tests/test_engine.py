@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import select, update
 
 from novawrite.db.models import Task, TaskEvent, utcnow
+from novawrite.db.raw import SqlaTx
+from novawrite.engine import queries
 from novawrite.engine.events import EventKind
 from novawrite.engine.store import Claimed
 from novawrite.generators.base import GenerationContext, RetryPolicy
@@ -141,6 +143,37 @@ async def test_cancel_pending_and_running(settings: Settings, gate: Gate) -> Non
         r = await api.client.post(f"/api/tasks/{running['id']}/cancel", headers=h)
         assert r.status_code == 409 and r.json()["error"]["code"] == "task_finished"
         assert gate.started == [n1], "a cancelled pending task never starts"
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite has one writer at a time: no such race
+async def test_a_cancel_that_read_running_as_the_task_was_given_back_still_cancels_it(
+    eng: Api, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cancel reads the task running; before it sets the flag, another process gives the task
+    # back to the queue (a shutdown, a sweep). The flag (for running tasks) then sets nothing: the
+    # cancel must look again and cancel the pending task, not answer 200 and let it run later.
+    h = await eng.register()
+    task = await _submit(eng, h, (await eng.novel(h))["id"])
+    await gate.wait_started(1)
+    fetchrow = SqlaTx.fetchrow
+    given_back: list[str] = []
+
+    async def read_then_given_back(self: SqlaTx, sql: str, *args: Any) -> Any:
+        row = await fetchrow(self, sql, *args)
+        if sql == queries.CANCEL_TARGET and not given_back:
+            given_back.append(task["id"])
+            async with eng.services.db.raw_write() as other:  # another connection: another process
+                await other.execute(
+                    "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL WHERE id = $1",
+                    task["id"],
+                )
+        return row
+
+    monkeypatch.setattr(SqlaTx, "fetchrow", read_then_given_back)
+    r = await eng.client.post(f"/api/tasks/{task['id']}/cancel", headers=h)
+    monkeypatch.undo()
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    assert given_back
 
 
 async def test_partial_text_is_kept_on_cancel(eng: Api, gate: Gate) -> None:

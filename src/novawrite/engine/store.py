@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 STARTED_MESSAGE = "Started"
 CANCELLED_BEFORE_START = "Cancelled before it started"
 CANCELLED = "Cancelled"
+#: Reads of a task to cancel, when another process changes its status between a read and the write.
+CANCEL_TRIES = 3
 
 
 class LeaseLost(Exception):
@@ -838,22 +840,26 @@ class TaskStore:
         flagged = False
         async with self.db.write() as conn:
             tx = SqlaTx(conn)
-            row = await tx.fetchrow(q.CANCEL_TARGET, task_id, user_id)
-            if row is None:
-                return None, None
-            pk, status, seq = row["pk"], row["status"], row["seq"]
-            event = None
-            if status == TaskStatus.PENDING:
-                data = event_data(task_id, seq + 1, TaskStatus.CANCELLED, row["progress"], CANCELLED_BEFORE_START)
-                event = TaskEvent.of(task_id, user_id, seq + 1, EventKind.CANCELLED, data)
-                args = (pk, True, CANCELLED_BEFORE_START, seq + 1, now, seq)
-                if not await self._write_with_event(tx, q.CANCEL_PENDING, args, event, now):
-                    event = None  # claimed in the meantime (another process): cancel it as running
-            if event is None and status in (TaskStatus.PENDING, TaskStatus.RUNNING):
-                await tx.execute(q.FLAG_CANCEL, pk, True, now)
-                if tx.dialect == "postgresql":
-                    await tx.execute(q.NOTIFY, CHANNEL, notification(self.origin, task_id, 0))
-                flagged = True
+            for _ in range(CANCEL_TRIES):
+                row = await tx.fetchrow(q.CANCEL_TARGET, task_id, user_id)
+                if row is None:
+                    return None, None
+                pk, status, seq = row["pk"], row["status"], row["seq"]
+                event = None
+                if status == TaskStatus.PENDING:
+                    data = event_data(task_id, seq + 1, TaskStatus.CANCELLED, row["progress"], CANCELLED_BEFORE_START)
+                    event = TaskEvent.of(task_id, user_id, seq + 1, EventKind.CANCELLED, data)
+                    args = (pk, True, CANCELLED_BEFORE_START, seq + 1, now, seq)
+                    if not await self._write_with_event(tx, q.CANCEL_PENDING, args, event, now):
+                        event = None  # claimed in the meantime (another process): cancel it as running
+                if event is not None or status not in (TaskStatus.PENDING, TaskStatus.RUNNING):
+                    break
+                if await tx.execute(q.FLAG_CANCEL, pk, True, now):
+                    if tx.dialect == "postgresql":
+                        await tx.execute(q.NOTIFY, CHANNEL, notification(self.origin, task_id, 0))
+                    flagged = True
+                    break
+                # (PostgreSQL) no longer running since the read: given back to the queue, or ended. Again.
             task = (await conn.execute(q.task_by_pk(pk))).first()
         if event is not None:
             self._publish(event)
