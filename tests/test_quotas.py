@@ -229,6 +229,18 @@ async def test_a_cancel_landing_while_the_quota_wait_is_written_ends_the_task(en
 
 
 @GEMINI
+async def test_a_quota_that_cannot_be_read_does_not_stop_the_call(env: Env, clock: Clock) -> None:
+    # The read of the provider's not-before before a call fails (the database hiccups): the call
+    # goes ahead, as it did before there was such a read; the provider answers for its quota.
+    async def unreadable(provider: str) -> Any:
+        raise ConnectionError("the database does not answer")
+
+    supervisor(env).store.provider_not_before = unreadable  # type: ignore[method-assign]
+    done = await env.run("/api/ai/generate-characters", count=2)
+    assert done["status"] == "completed", done
+
+
+@GEMINI
 async def test_cancel_while_waiting_is_at_once(env: Env, clock: Clock) -> None:
     assert env.fake is not None
     env.fake.push(Fail(429, body=quota_error_body(None)))  # per-day, no delay given: the default wait
