@@ -89,6 +89,20 @@ async def waiting(env: Env, task_id: str) -> dict[str, Any]:
     return body
 
 
+async def retrying_a_503(env: Env, route: str, *then: Any, **body: Any) -> dict[str, Any]:
+    """A task submitted to ``route`` once it waits to retry a passing 503 (Retry-After 3 s: the
+    test's time to act before the retry); the fake answers ``then`` next."""
+    assert env.fake is not None
+    env.fake.push(Fail(503, headers={"Retry-After": "3"}), *then)
+    submitted = await env.submit(route, **body)
+
+    async def retrying() -> bool:
+        return "retrying in" in (await task(env, submitted["id"]))["message"]
+
+    await until(retrying, 10, "the task waits to retry the 503")
+    return submitted
+
+
 async def demo_app(settings: Settings) -> AsyncIterator[Any]:
     async for api in make_api(settings.with_(provider="demo", demo_delay_ms=0)):
         yield api
@@ -153,13 +167,7 @@ async def test_a_running_task_makes_no_call_while_the_quota_is_used_up(env: Env,
         await env.run("/api/ai/generate-outline", volumes=1, chapters_per_volume=1)
         body = {"chapter_id": (await env.chapter_ids())[0], "target_words": 100}
     calls = len(env.calls())
-    env.fake.push(Fail(503, headers={"Retry-After": "3"}))
-    submitted = await env.submit(f"/api/ai/{route}", **body)
-
-    async def retrying() -> bool:
-        return "retrying in" in (await task(env, submitted["id"]))["message"]
-
-    await until(retrying, 10, "the task waits to retry the 503")
+    submitted = await retrying_a_503(env, f"/api/ai/{route}", **body)
     not_before = clock.now + timedelta(seconds=90)
     async with env.api.services.db.write() as conn:  # what another process meeting the quota records
         await conn.execute(insert(ProviderQuota).values(provider="gemini", not_before=not_before))
@@ -185,13 +193,7 @@ async def test_a_cancel_asked_before_the_quota_is_met_ends_the_task_instead_of_w
         return []
 
     sup.store.cancel_requested = not_heard_yet  # type: ignore[method-assign]
-    env.fake.push(Fail(503, headers={"Retry-After": "3"}), QUOTA)
-    submitted = await env.submit("/api/ai/generate-characters", count=2)
-
-    async def retrying() -> bool:
-        return "retrying in" in (await task(env, submitted["id"]))["message"]
-
-    await until(retrying, 10, "the task waits to retry the 503")
+    submitted = await retrying_a_503(env, "/api/ai/generate-characters", QUOTA, count=2)
     async with env.api.services.db.write() as conn:
         await conn.execute(update(Task).where(Task.id == submitted["id"]).values(cancel_requested=True))
     done = await env.finish(submitted)

@@ -354,11 +354,10 @@ class Tasks:
         row, event = await self.store.request_cancel(user_id, task_id)
         if row is None:
             raise NotFound("Task not found")
-        if event is None:
+        if event is None:  # not a pending task cancelled at once (the store published that one's event)
             if TaskStatus(row.status).finished:
                 raise Conflict("task_finished", f"The task is already {row.status}")
             self.supervisor.cancel_local(task_id)  # cancel_requested is set; the cancelled event comes later
-        # else: a pending task, cancelled (the store published its event)
         kind = self.kinds.get(row.task_type)
         if kind is not None and kind.batch:
             # Its chapter may run on without it (the batch waits in the queue, given back by a
