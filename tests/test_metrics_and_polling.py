@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from novawrite.services.task_views import TaskBody, TaskViews
+import tracemalloc
+
+from novawrite.jsonenc import dumps, dumps_kept
+from novawrite.services.task_views import ENTRY_OVERHEAD, TaskBody, TaskViews
 from novawrite.settings import Settings
 from tests.conftest import Api, make_api
 from tests.engine_kit import Gate, NullProvider, first_to_start, two_instances, wait_for_status
@@ -70,6 +73,39 @@ def test_a_read_overtaken_by_a_change_is_not_cached() -> None:
     assert views.get("a") is None and len(views) == 2  # the least recently polled went first
     views.changed(None)
     assert len(views) == 0
+
+
+def test_the_cache_holds_at_most_its_budget_in_bytes() -> None:
+    chapter = TaskBody.of(1, b"x" * 30_000)  # a finished chapter's body carries its text
+    views = TaskViews(capacity=100, budget=3 * chapter.cost)
+    for name in "abcd":
+        views.end_read(name, views.begin_read(name), TaskBody.of(1, chapter.body))
+    assert list(views._bodies) == ["b", "c", "d"] and views.cost == 3 * chapter.cost
+    views.changed("c")
+    views.end_read("e", views.begin_read("e"), TaskBody.of(1, b"{}"))
+    assert list(views._bodies) == ["b", "d", "e"] and views.cost == 2 * chapter.cost + 2 + ENTRY_OVERHEAD
+    # a body bigger than the whole budget is not cached, and pushes nothing else out
+    views.end_read("f", views.begin_read("f"), TaskBody.of(1, b"x" * 100_000))
+    assert list(views._bodies) == ["b", "d", "e"]
+
+
+def test_a_kept_body_holds_no_more_memory_than_its_length() -> None:
+    """orjson leaves its output in the buffer it grew; a body kept in the cache is copied to its own size."""
+    view = {"result": {"content": "字" * 1_500}, "status": "completed"}  # a short chapter: about 4.5 KB
+
+    def held(encode: object) -> tuple[int, int]:
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            bodies = [encode(view) for _ in range(20)]  # type: ignore[operator]
+            grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+        finally:
+            tracemalloc.stop()
+        return grown // len(bodies), len(bodies[0])
+
+    per_body, length = held(dumps_kept)
+    assert per_body < length * 1.2, (per_body, length)
+    print(f"kept: {per_body} bytes per {length}-byte body; as orjson returns it: {held(dumps)[0]}")
 
 
 async def test_polls_follow_every_change_and_answer_304(settings: Settings) -> None:

@@ -31,7 +31,7 @@ from novawrite.engine.store import SubmitChecks, TaskStore
 from novawrite.engine.supervisor import Supervisor
 from novawrite.errors import Conflict, NotFound, TooManyTasks, ValidationFailed
 from novawrite.generators.kind import TaskKind
-from novawrite.jsonenc import dumps
+from novawrite.jsonenc import dumps_kept
 from novawrite.services.task_views import TaskBody, TaskViews
 
 INSERT_TRIES = 3  # a submit that collided with an active task which then finished tries again
@@ -294,7 +294,7 @@ class Tasks:
             try:
                 row = await self.store.view_row(task_id)
             finally:
-                cached = TaskBody.of(row.user_id, dumps(task_view(row))) if row is not None else None
+                cached = TaskBody.of(row.user_id, dumps_kept(task_view(row))) if row is not None else None
                 self.views.end_read(task_id, token, cached)
         if cached is None or cached.user_id != user_id:
             raise NotFound("Task not found")
