@@ -121,10 +121,16 @@ async def test_a_crowd_of_readers_is_woken_at_a_pace_and_a_few_readers_at_once()
         timers.advance_to(0.1)
         bus.publish(_event(2))
         bus.publish(_event(3))
-        await let_readers_run()
-        assert crowd == [[[1]]] * 3  # held until 0.3
-        timers.advance_to(0.35)
-        await woken(crowd, [[1], [2, 3]])  # both in one write
+        late: list[list[int]] = []
+        async with bus.task("t1") as newcomer:  # joins after them: nothing to wake it for
+            listening = asyncio.create_task(read_in_wakes(newcomer, late))
+            await let_readers_run()
+            assert crowd == [[[1]]] * 3  # held until 0.3
+            timers.advance_to(0.35)
+            await woken(crowd, [[1], [2, 3]])  # both in one write
+            await let_readers_run()
+            assert late == [] and not listening.done()  # not woken with nothing to send (a stream would ping)
+        await asyncio.wait_for(listening, 5)
         bus.publish(_event(4))  # just woken at 0.35: the next is due at 0.65
         await let_readers_run()
         assert crowd == [[[1], [2, 3]]] * 3

@@ -263,7 +263,8 @@ class EventBus:
         pace.last_wake = self._now()
         group = index.get(key, ())
         for subscription in group:
-            subscription._wake()
+            if subscription._queue:  # not one that joined since, or took its events while behind
+                subscription._wake()
         if len(group) < self.pace_from:  # no longer a crowd: its next event goes out at once
             self._paces.pop(pace_key, None)
 
