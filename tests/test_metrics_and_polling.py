@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy import update
+
+from novawrite.db.models import Task
 from novawrite.jsonenc import dumps, dumps_kept
 from novawrite.services.task_views import ENTRY_OVERHEAD, TaskBody, TaskViews
 from novawrite.settings import Settings
@@ -93,11 +98,11 @@ def test_a_kept_body_holds_no_more_memory_than_its_length() -> None:
     """orjson leaves its output in the buffer it grew; a body kept in the cache is copied to its own size."""
     view = {"result": {"content": "字" * 1_500}, "status": "completed"}  # a short chapter: about 4.5 KB
 
-    def held(encode: object) -> tuple[int, int]:
+    def held(encode: Callable[[Any], bytes]) -> tuple[int, int]:
         tracemalloc.start()
         try:
             before = tracemalloc.take_snapshot()
-            bodies = [encode(view) for _ in range(20)]  # type: ignore[operator]
+            bodies = [encode(view) for _ in range(20)]
             grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
         finally:
             tracemalloc.stop()
@@ -106,6 +111,30 @@ def test_a_kept_body_holds_no_more_memory_than_its_length() -> None:
     per_body, length = held(dumps_kept)
     assert per_body < length * 1.2, (per_body, length)
     print(f"kept: {per_body} bytes per {length}-byte body; as orjson returns it: {held(dumps)[0]}")
+
+
+async def test_a_polled_body_is_cached_at_its_own_size(api: Api) -> None:
+    h = await api.register()
+    r = await api.client.post("/api/ai/generate-outline", json={"novel_id": (await api.novel(h))["id"]}, headers=h)
+    task_id = r.json()["id"]
+    await wait_for_status(api, h, task_id, {"completed"})
+    async with api.services.db.write() as conn:  # a finished chapter's body: about 4.5 KB of Chinese
+        await conn.execute(update(Task).where(Task.id == task_id).values(result={"content": "字" * 1_500}))
+    tasks = api.services.tasks
+    tasks.views.changed(task_id)
+    user_id = (await tasks.store.row(task_id)).user_id
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        body = await tasks.poll(user_id, task_id)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    encoded = sum(
+        s.size_diff for s in after.compare_to(before, "filename") if s.traceback[0].filename.endswith("jsonenc.py")
+    )
+    assert tasks.views.get(task_id) is body and len(body.body) > 4_500
+    assert encoded < len(body.body) * 1.2, (encoded, len(body.body))  # orjson's own buffer: 64 KB
 
 
 async def test_polls_follow_every_change_and_answer_304(settings: Settings) -> None:

@@ -218,11 +218,7 @@ async def test_a_cancel_landing_while_the_quota_wait_is_written_ends_the_task(en
     store.quota_requeue = held  # type: ignore[method-assign]
     env.fake.push(QUOTA)
     submitted = await env.submit("/api/ai/generate-characters", count=2)
-
-    async def requeue_started() -> bool:
-        return writing.is_set()
-
-    await until(requeue_started, 10, "the runner writes the quota wait")
+    await asyncio.wait_for(writing.wait(), 10)  # the runner writes the quota wait
     r = await env.api.client.post(f"/api/tasks/{submitted['id']}/cancel", headers=env.headers)
     assert r.status_code == 200, r.text
     go_on.set()

@@ -21,8 +21,8 @@ plateau (measured in the long form: RSS after each 60 s round 163, 190, 195, 200
 201, 202 MiB, with the objects in use growing by 1 MiB a round, the polling
 cache filling). A server whose RSS has not settled after ``WARM_UP_ROUNDS`` is
 growing with the churn: the test fails there (an 8 KB leak per per-user stream,
-put in to check, failed it in the long form: 177, 197, 221, 240, 254, 268 MiB). After the churn, with the workload
-stopped and every client gone:
+put in to check, failed it in the long form: 177, 197, 221, 240, 254, 268 MiB).
+After the churn, with the workload stopped and every client gone:
 
 - the live subscribers (/metrics ``novawrite_stream_subscribers``) drop to 0,
   waited on with a deadline since the server notices disconnects asynchronously;

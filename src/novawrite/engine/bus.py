@@ -253,12 +253,10 @@ class EventBus:
         if now >= due:
             pace.last_wake = now
             return True
-        pace.timer = self._at(due, lambda: self._paced_wake(index, key, pace_key, pace))
+        pace.timer = self._at(due, lambda: self._paced_wake(index, key, pace))
         return False
 
-    def _paced_wake(
-        self, index: dict[Any, set[Subscription]], key: object, pace_key: tuple[bool, object], pace: _Pace
-    ) -> None:
+    def _paced_wake(self, index: dict[Any, set[Subscription]], key: object, pace: _Pace) -> None:
         pace.timer = None
         pace.last_wake = self._now()
         group = index.get(key, ())
@@ -266,7 +264,7 @@ class EventBus:
             if subscription._queue:  # not one that joined since, or took its events while behind
                 subscription._wake()
         if len(group) < self.pace_from:  # no longer a crowd: its next event goes out at once
-            self._paces.pop(pace_key, None)
+            self._paces.pop((index is self._by_task, key), None)
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
