@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +13,7 @@ from novawrite.generators import chapter, characters, foreshadowings, outline, t
 from novawrite.providers import demo as demo_module
 from novawrite.providers.base import Prompt, ProviderError
 from novawrite.providers.demo import DemoProvider
+from novawrite.providers.demo.story import CAST_SIZE, Story
 from tests.gen_support import ScriptedProvider, big_novel, context, make_novel
 
 
@@ -43,6 +45,28 @@ async def test_the_synopsis_hero_leads_the_plan_and_the_cast() -> None:
     ctx, _ = context(novel, characters.CharactersParams(novel_id=1, count=3), DemoProvider(delay_ms=0))
     cast = (await characters.generate(ctx)).characters
     assert (cast[0].name, cast[0].role) == ("林远", "主角")
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+@pytest.mark.parametrize("authors", [0, 3, 9])
+def test_the_cast_draws_only_the_names_it_keeps(language: str, authors: int) -> None:
+    # The demo runs in the event loop: a story drawing its whole name sequence (2,000 draws)
+    # to keep eight stalled the loop 12-17 ms under load (scripts/bench looplag).
+    existing = [f"作者角色{i}" if language == "zh" else f"Author Character {i}" for i in range(authors)]
+    request = {"title": "t", "genre": "玄幻", "synopsis": "少年林远在山村长大。", "language": language}
+    drawn = 0
+
+    class Counting(Story):
+        def name_sequence(self) -> Iterator[str]:
+            nonlocal drawn
+            for name in super().name_sequence():
+                drawn += 1
+                yield name
+
+    story = Counting({**request, "character_names": existing})
+    whole = [n for n in Story(request).name_sequence() if n not in existing]
+    assert story.cast == (existing + whole)[:CAST_SIZE]
+    assert drawn == max(0, CAST_SIZE - authors)
 
 
 async def test_foreshadowing_and_timeline_point_at_real_chapters() -> None:
