@@ -69,6 +69,22 @@ def test_the_cast_draws_only_the_names_it_keeps(language: str, authors: int) -> 
     assert drawn == max(0, CAST_SIZE - authors)
 
 
+@pytest.mark.parametrize(
+    ("synopsis", "hook"),
+    [
+        ("少年林远在山村长大。一日，他捡到一枚古戒！", "少年林远在山村长大"),
+        ("Version 2.0 of the world is here. Then the rest", "Version 2.0 of the world is here"),
+        ("Who knocks? Nobody. Run", "Who knocks"),
+        ("  A lone sentence with no stop  ", "A lone sentence with no stop"),
+        ("x" * 200 + ". End", "x" * 79 + "…"),
+        ("。！", "A strange affair tied to"),  # nothing but marks: the language's default hook
+    ],
+)
+def test_the_hook_is_the_synopsis_first_sentence(synopsis: str, hook: str) -> None:
+    story = Story({"title": "t", "genre": "fantasy", "synopsis": synopsis, "language": "en"})
+    assert story.hook.startswith(hook) if hook.startswith("A strange") else story.hook == hook
+
+
 async def test_foreshadowing_and_timeline_point_at_real_chapters() -> None:
     novel = big_novel(chapters=40, per_volume=10, language="en", target=1)
     ctx, _ = context(novel, foreshadowings.ForeshadowingsParams(novel_id=1), DemoProvider(delay_ms=0))

@@ -17,7 +17,7 @@ from novawrite.generators.base import (
     WorldSettingView,
     stream_with_retries,
 )
-from novawrite.generators.chapter_context import CONTEXT_BUDGET, estimate_tokens
+from novawrite.generators.chapter_context import CONTEXT_BUDGET, estimate_tokens, fit_tokens
 from novawrite.generators.outline import is_placeholder
 from novawrite.generators.prompts import name_key
 from novawrite.providers.base import Completion, Prompt, ProviderError
@@ -332,6 +332,23 @@ def test_chapter_150_of_200_stays_within_the_budget(language: str) -> None:
     assert "summary 1 " not in user  # the oldest dropped
     assert "Clue 150" in user  # foreshadowing planted here
     print(f"\nchapter 150 of 200 ({language}): {tokens} estimated tokens")
+
+
+@pytest.mark.parametrize(
+    ("text", "budget", "keep", "fitted"),
+    [
+        ("short text", 10, "start", "short text"),
+        ("abcd " * 10, 5, "start", "abcd abcd abcd a…"),  # 4 characters a token, one for the mark
+        ("abcd " * 10, 5, "end", "…d abcd abcd abcd"),
+        ("林远" * 10, 5, "start", "林远林远…"),  # a Chinese character a token
+        ("林远" * 10, 20, "start", "林远" * 10),
+        ("x" * 100_000, 3, "start", "xxxxxxxx…"),
+        ("anything", 0, "start", ""),
+    ],
+)
+def test_fit_tokens_keeps_the_longest_part_within_the_budget(text: str, budget: int, keep: str, fitted: str) -> None:
+    assert fit_tokens(text, budget, keep=keep) == fitted
+    assert estimate_tokens(fitted) <= budget
 
 
 def test_continuation_prompt_repeats_the_end_of_the_text_so_far() -> None:

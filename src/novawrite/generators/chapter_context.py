@@ -67,14 +67,15 @@ def estimate_tokens(text: str) -> int:
 def fit_tokens(text: str, budget: int, *, keep: str = "start") -> str:
     """``text`` cut to at most ``budget`` tokens, keeping its start (or its end) and marking the cut."""
     text = text.strip()
-    if estimate_tokens(text) <= budget:
+    # A character is at most one token and at least a quarter of one: most texts need no count.
+    if len(text) <= budget or (len(text) <= 4 * budget and estimate_tokens(text) <= budget):
         return text
 
     def part(n: int) -> str:
         return text[:n] if keep == "start" else text[len(text) - n :]
 
     # The estimate grows with the length, so the longest part that fits is found by bisection.
-    lo, hi = 0, len(text)
+    lo, hi = 0, min(len(text), 4 * budget)
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if estimate_tokens(part(mid)) <= budget - 1:  # one token for the ellipsis

@@ -8,6 +8,7 @@ character it creates).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -94,9 +95,12 @@ class Story:
                 self.taken.add(name_key(full))
                 yield full
 
+    @functools.cached_property
     def hook(self) -> str:
-        first = re.split(r"(?<=[。！？!?])|(?<=\.)\s", self.synopsis.strip(), maxsplit=1)[0].strip()
-        first = first.rstrip("。！？!?.")
+        """The synopsis' first sentence, up to 80 characters."""
+        synopsis = self.synopsis.strip()
+        end = _SENTENCE_END.search(synopsis)
+        first = (synopsis[: end.start() + 1] if end else synopsis).strip().rstrip("。！？!?.")
         if not first:
             return self.text.default_hook.format(item=self.bank.items[0])
         return first if len(first) <= 80 else first[:79] + "…"
@@ -117,7 +121,7 @@ class Story:
             "faction": rng.choice(bank.factions),
             "item": rng.choice(bank.items),
             "rule": rng.choice(bank.rules)[0],
-            "hook": self.hook(),
+            "hook": self.hook,
         }
         values.update(extra)
         return values
@@ -141,6 +145,8 @@ def synopsis_hero(synopsis: str) -> str:
     return ""
 
 
+#: Where a synopsis' first sentence ends: at its closing mark, or a full stop before a space.
+_SENTENCE_END = re.compile(r"[。！？!?]|\.(?=\s)")
 _SENTENCE_START = re.compile(r"(^|[.!?]\s+|\n)([a-z])")
 
 
