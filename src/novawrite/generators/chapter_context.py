@@ -74,7 +74,8 @@ def fit_tokens(text: str, budget: int, *, keep: str = "start") -> str:
     def part(n: int) -> str:
         return text[:n] if keep == "start" else text[len(text) - n :]
 
-    # The estimate grows with the length, so the longest part that fits is found by bisection.
+    # The estimate grows with the length, so the longest part that fits is found by bisection,
+    # among the parts no longer than 4 x budget characters (no longer one fits).
     lo, hi = 0, min(len(text), 4 * budget)
     while lo < hi:
         mid = (lo + hi + 1) // 2
