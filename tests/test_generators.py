@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -349,6 +350,34 @@ def test_chapter_150_of_200_stays_within_the_budget(language: str) -> None:
 def test_fit_tokens_keeps_the_longest_part_within_the_budget(text: str, budget: int, keep: str, fitted: str) -> None:
     assert fit_tokens(text, budget, keep=keep) == fitted
     assert estimate_tokens(fitted) <= budget
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("", 0),
+        ("林远，Hello 가나", 7),  # five CJK characters (the full-width comma and hangul too) and ceil(6 / 4)
+        ("Hello world", 3),
+        ("林" * 1000 + "abcd" * 10 + "山" * 5, 1015),
+    ],
+)
+def test_estimate_tokens_counts_each_cjk_character_and_a_quarter_of_any_other(text: str, tokens: int) -> None:
+    assert estimate_tokens(text) == tokens
+
+
+def test_fit_tokens_finds_the_same_part_as_trying_every_length() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        text = "".join(rng.choice("林远 ab，cd。\n가xyz") for _ in range(rng.randint(1, 400)))
+        budget, keep = rng.randint(1, 120), rng.choice(["start", "end"])
+        stripped = text.strip()
+        if estimate_tokens(stripped) <= budget:
+            assert fit_tokens(text, budget, keep=keep) == stripped
+            continue
+        part = (lambda n: stripped[:n]) if keep == "start" else (lambda n: stripped[len(stripped) - n :])
+        n = max(n for n in range(len(stripped) + 1) if estimate_tokens(part(n)) <= budget - 1)
+        expected = "" if n == 0 else part(n).rstrip() + "…" if keep == "start" else "…" + part(n).lstrip()
+        assert fit_tokens(text, budget, keep=keep) == expected
 
 
 def test_continuation_prompt_repeats_the_end_of_the_text_so_far() -> None:

@@ -25,6 +25,7 @@ CJK character is about one token, other text about four characters a token.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -59,8 +60,18 @@ _CJK = re.compile(r"[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-
 _FIRST_SENTENCE = re.compile(r"^[^。！？!?]*?(?:[。！？!?]|\.(?=\s|$))[”\"’')）」』]*")
 
 
+#: Runs of CJK characters: a Chinese text is a few long runs, counted far faster than its characters
+#: (written "[...][...]*", not "[...]+", so that the search skips other text as fast as for one character).
+_CJK_RUN = re.compile(_CJK.pattern + _CJK.pattern + "*")
+
+
+def _cjk_count(text: str, start: int = 0, end: int = sys.maxsize) -> int:
+    """How many of ``text[start:end]``'s characters are CJK (each a whole token)."""
+    return sum(m.end() - m.start() for m in _CJK_RUN.finditer(text, start, end))
+
+
 def estimate_tokens(text: str) -> int:
-    cjk = len(_CJK.findall(text))
+    cjk = _cjk_count(text)
     return cjk + -(-(len(text) - cjk) // 4)
 
 
@@ -74,13 +85,19 @@ def fit_tokens(text: str, budget: int, *, keep: str = "start") -> str:
     def part(n: int) -> str:
         return text[:n] if keep == "start" else text[len(text) - n :]
 
-    # The estimate grows with the length, so the longest part that fits is found by bisection,
-    # among the parts no longer than 4 x budget characters (no longer one fits).
-    lo, hi = 0, min(len(text), 4 * budget)
+    # Every part of up to budget - 1 characters fits (a character is at most a token), none longer
+    # than 4 x budget does, and a part's estimate grows with its length: the longest part that fits
+    # is found by bisection in between, counting the CJK characters (whole tokens) of each step's
+    # new stretch only, from the kept end.
+    longest = max(0, min(len(text), 4 * budget))
+    window = text[:longest] if keep == "start" else text[len(text) - longest :][::-1]
+    lo, hi = max(0, min(budget - 1, longest)), longest
+    cjk_lo = _cjk_count(window, 0, lo)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if estimate_tokens(part(mid)) <= budget - 1:  # one token for the ellipsis
-            lo = mid
+        cjk = cjk_lo + _cjk_count(window, lo, mid)
+        if cjk + -(-(mid - cjk) // 4) <= budget - 1:  # estimate_tokens(part(mid)); a token for the ellipsis
+            lo, cjk_lo = mid, cjk
         else:
             hi = mid - 1
     if lo == 0:
