@@ -150,3 +150,17 @@ async def test_a_crowd_of_readers_is_woken_at_a_pace_and_a_few_readers_at_once()
         bus.close_all()  # a shutdown drops the pending wake-up and ends every reader
         assert timers.pending[0].cancelled()
         await asyncio.wait_for(asyncio.gather(*readers), 5)
+
+
+async def test_a_crowd_that_leaves_takes_its_pacing_with_it() -> None:
+    timers = Timers()
+    bus = EventBus(pace_from=2, pace_per_reader=0.1, clock=timers.clock, call_at=timers.call_at)
+    for held in (False, True):  # woken at once (no timer left behind), or with a wake-up pending
+        async with bus.task("t1"), bus.task("t1"):
+            bus.publish(_event(1))
+            if held:
+                bus.publish(_event(2))
+                assert len(timers.pending) == 1
+        assert bus._paces == {}  # a process that served many crowds keeps nothing of them
+        assert all(h.cancelled() for h in timers.pending)
+        timers.advance_to(timers.now + 1)

@@ -124,13 +124,14 @@ class _Subscribed:
     """A subscription for the span of an ``async with`` (a class, not a generator-based context
     manager: one is held by every open stream)."""
 
-    __slots__ = ("_index", "_key", "_subscription")
+    __slots__ = ("_bus", "_index", "_key", "_subscription")
 
-    def __init__(self, index: dict[Any, set[Subscription]], key: object, limit: int, closed: bool) -> None:
+    def __init__(self, bus: EventBus, index: dict[Any, set[Subscription]], key: object) -> None:
+        self._bus = bus
         self._index = index
         self._key = key
-        self._subscription = Subscription(limit)
-        if closed:  # the server is shutting down
+        self._subscription = Subscription(bus.queue_size)
+        if bus.closed:  # the server is shutting down
             self._subscription.close()
 
     async def __aenter__(self) -> Subscription:
@@ -144,6 +145,7 @@ class _Subscribed:
             group.discard(self._subscription)
             if not group:
                 del self._index[self._key]
+                self._bus._group_ended(self._index, self._key)
 
 
 class _Pace:
@@ -266,6 +268,12 @@ class EventBus:
         if len(group) < self.pace_from:  # no longer a crowd: its next event goes out at once
             self._paces.pop((index is self._by_task, key), None)
 
+    def _group_ended(self, index: dict[Any, set[Subscription]], key: object) -> None:
+        """The last reader of a group left: its pacing, if it had any, goes with it."""
+        pace = self._paces.pop((index is self._by_task, key), None)
+        if pace is not None and pace.timer is not None:
+            pace.timer.cancel()
+
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
@@ -283,11 +291,11 @@ class EventBus:
 
     def task(self, task_id: str) -> _Subscribed:
         """``async with bus.task(id) as subscription``: that task's events while inside."""
-        return _Subscribed(self._by_task, task_id, self.queue_size, self.closed)
+        return _Subscribed(self, self._by_task, task_id)
 
     def user(self, user_id: int) -> _Subscribed:
         """``async with bus.user(id) as subscription``: all of that user's task events while inside."""
-        return _Subscribed(self._by_user, user_id, self.queue_size, self.closed)
+        return _Subscribed(self, self._by_user, user_id)
 
     def close_all(self) -> None:
         """Server shutdown: end every stream, and every one opened from now on."""
